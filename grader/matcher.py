@@ -1,0 +1,406 @@
+"""The offline matcher: compiles a rubric's rules once, then judges answers deterministically.
+
+Data flow: answer → `normalize()` (once) → per-rule spans → negation and exclusions →
+one `PointResult` per key point and the misconceptions found.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
+
+from .negation import is_negated, same_clause, same_sentence
+from .normalize import Normalized, normalize_text, stem, tokenize
+from .result import Evidence, MisconceptionHit, PointResult, Status
+from .rubric import AllOf, KeyPoint, Misconception, RegexRule, Rubric, Rule
+
+Span = tuple[int, int]
+_FUZZY_MIN = 6  # shortest stem that tolerates one edit
+_FUZZY_TWO = 9  # shortest stem that tolerates two edits
+_GAP_BREAK = re.compile(r"[,;:!?\n()\[\]\"<>]|\.(?:\s|$)")
+
+
+@dataclass(frozen=True, slots=True)
+class PTok:
+    """One token of a compiled phrase."""
+
+    text: str
+    stem: str
+    cjk: bool
+    prefix: bool
+    fuzzy: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Phrase:
+    """A compiled phrase: its tokens, and the source text for messages."""
+
+    source: str
+    toks: tuple[PTok, ...]
+
+
+@dataclass(slots=True)
+class CRule:
+    """A compiled rule: concepts (each a list of phrase alternatives), or a regex."""
+
+    concepts: list[list[Phrase]] = field(default_factory=list)
+    window: int = 0
+    regex: re.Pattern[str] | None = None
+
+
+@dataclass(slots=True)
+class CItem:
+    """A compiled key point or misconception."""
+
+    id: str
+    rules: list[CRule]
+    partial: list[CRule]
+    exclude: list[Phrase]
+    exclude_window: int
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One match of a rule: its parts (sorted spans) and whether it is negated."""
+
+    parts: tuple[Span, ...]
+    negated: bool
+
+    @property
+    def start(self) -> int:
+        return self.parts[0][0]
+
+    @property
+    def end(self) -> int:
+        return max(e for _, e in self.parts)
+
+
+@dataclass(slots=True)
+class _View:
+    """Per-answer token indexes, shared by every rubric graded against the answer."""
+
+    stems: list[str]
+    texts: list[str]
+    cjk: list[bool]
+    joined: list[str | None]  # stem of token i + token i+1 written together ("warm up" → warmup)
+    gap_ok: list[bool]  # token i follows token i-1 with no clause punctuation between
+    index: dict[str, list[int]]
+    joined_index: dict[str, list[int]]
+
+
+def _view(norm: Normalized) -> _View:
+    view: _View | None = norm.cache.get("view")
+    if view is not None:
+        return view
+    toks = norm.tokens
+    text = norm.text
+    stems = [t.stem for t in toks]
+    gap_ok = [True] + [not _GAP_BREAK.search(text, toks[i - 1].end, toks[i].start) for i in range(1, len(toks))]
+    joined: list[str | None] = [None] * len(toks)
+    index: dict[str, list[int]] = {}
+    joined_index: dict[str, list[int]] = {}
+    for i, t in enumerate(toks):
+        index.setdefault(t.stem, []).append(i)
+        if i + 1 < len(toks) and not t.cjk and not toks[i + 1].cjk and toks[i + 1].start - t.end <= 1 and gap_ok[i + 1]:
+            key = stem(t.text + toks[i + 1].text)
+            joined[i] = key
+            joined_index.setdefault(key, []).append(i)
+    view = _View(stems, [t.text for t in toks], [t.cjk for t in toks], joined, gap_ok, index, joined_index)
+    norm.cache["view"] = view
+    return view
+
+
+class CompiledRubric:
+    """A rubric's rules in matchable form, plus a memo of fuzzy lookups."""
+
+    def __init__(self, rubric: Rubric) -> None:
+        self.rubric = rubric
+        self._terms = rubric.terms
+        self._phrases: dict[tuple[str, bool], Phrase] = {}
+        self.points = [self._item(kp, kp.fuzzy) for kp in rubric.key_points]
+        self.misconceptions = [self._item(mc, mc.fuzzy) for mc in rubric.misconceptions]
+        vocab = {t.stem for p in self._phrases.values() for t in p.toks if t.fuzzy}
+        self._vocab = sorted(vocab)
+        self._exact_vocab = {t.stem for p in self._phrases.values() for t in p.toks}
+        self._fuzzy_memo: dict[str, tuple[str, ...]] = {}
+
+    # ----------------------------------------------------------------- compile
+    def _expand(self, value: str, seen: frozenset[str] = frozenset()) -> list[str]:
+        if value.startswith("$") and value[1:] in self._terms and value[1:] not in seen:
+            out: list[str] = []
+            for v in self._terms[value[1:]]:
+                out.extend(self._expand(v, seen | {value[1:]}))
+            return out
+        return [value]
+
+    def phrases(self, values: Iterable[str], fuzzy: bool) -> list[Phrase]:
+        """Compile phrases (expanding $terms); empty phrases are skipped."""
+        out: list[Phrase] = []
+        for value in values:
+            for raw in self._expand(value):
+                key = (raw, fuzzy)
+                if key not in self._phrases:
+                    self._phrases[key] = compile_phrase(raw, fuzzy=fuzzy)
+                phrase = self._phrases[key]
+                if phrase.toks:
+                    out.append(phrase)
+                    out.extend(_joined_variant(phrase))
+        return out
+
+    def _rules(self, rules: Sequence[Rule], fuzzy: bool) -> list[CRule]:
+        out: list[CRule] = []
+        for rule in rules:
+            if isinstance(rule, str):
+                out.append(CRule(concepts=[self.phrases([rule], fuzzy)]))
+            elif isinstance(rule, AllOf):
+                concepts = [self.phrases([c] if isinstance(c, str) else c, fuzzy) for c in rule.all]
+                out.append(CRule(concepts=concepts, window=rule.window))
+            elif isinstance(rule, RegexRule):
+                out.append(CRule(regex=re.compile(rule.regex)))
+        return out
+
+    def _item(self, item: KeyPoint | Misconception, fuzzy: bool) -> CItem:
+        partial = item.partial if isinstance(item, KeyPoint) else []
+        return CItem(
+            id=item.id,
+            rules=self._rules(item.match, fuzzy),
+            partial=self._rules(partial, fuzzy),
+            exclude=self.phrases(item.exclude, fuzzy),
+            exclude_window=item.exclude_window,
+        )
+
+    # ----------------------------------------------------------------- match
+    def _fuzzy(self, token_stem: str) -> tuple[str, ...]:
+        hit = self._fuzzy_memo.get(token_stem)
+        if hit is not None:
+            return hit
+        found: list[str] = []
+        if len(token_stem) >= _FUZZY_MIN - 1 and token_stem.isalpha() and token_stem not in self._exact_vocab:
+            for cand, dist, _ in process.extract(token_stem, self._vocab, scorer=OSA.distance, score_cutoff=2, limit=None):
+                allowed = 2 if len(cand) >= _FUZZY_TWO else 1 if len(cand) >= _FUZZY_MIN else 0
+                if dist <= allowed and cand[0] == token_stem[0]:
+                    found.append(cand)
+        result = tuple(found)
+        if len(self._fuzzy_memo) < 200_000:
+            self._fuzzy_memo[token_stem] = result
+        return result
+
+    def phrase_spans(self, norm: Normalized, phrase: Phrase) -> list[tuple[int, int]]:
+        """Token ranges [i, j) where `phrase` occurs in the answer."""
+        memo: dict[Phrase, list[tuple[int, int]]] = norm.cache.setdefault(("phr", id(self)), {})
+        got = memo.get(phrase)
+        if got is not None:
+            return got
+        view = _view(norm)
+        fuzzy_at = self._fuzzy_view(norm, view)
+        first = phrase.toks[0]
+        starts: set[int] = set()
+        if first.prefix:
+            starts.update(i for i, t in enumerate(view.texts) if t.startswith(first.text))
+        else:
+            starts.update(view.index.get(first.stem, ()))
+            starts.update(view.joined_index.get(first.stem, ()))
+            if first.fuzzy:
+                starts.update(i for i, keys in fuzzy_at.items() if first.stem in keys)
+        out: list[tuple[int, int]] = []
+        for i in sorted(starts):
+            end = _match_at(view, fuzzy_at, phrase.toks, i)
+            if end is not None:
+                out.append((i, end))
+        memo[phrase] = out
+        return out
+
+    def _fuzzy_view(self, norm: Normalized, view: _View) -> dict[int, tuple[str, ...]]:
+        key = ("fz", id(self))
+        got: dict[int, tuple[str, ...]] | None = norm.cache.get(key)
+        if got is None:
+            got = {}
+            if self._vocab:
+                for i, s in enumerate(view.stems):
+                    if not view.cjk[i] and len(s) >= _FUZZY_MIN - 1:
+                        aliases = self._fuzzy(s)
+                        if aliases:
+                            got[i] = aliases
+            norm.cache[key] = got
+        return got
+
+    def char_spans(self, norm: Normalized, phrase: Phrase) -> list[Span]:
+        """Character spans (normalised offsets) of a phrase's occurrences."""
+        toks = norm.tokens
+        return [(toks[i].start, toks[j - 1].end) for i, j in self.phrase_spans(norm, phrase)]
+
+    def rule_hits(self, norm: Normalized, rule: CRule) -> list[Hit]:
+        """Every match of one rule, each with its negation."""
+        if rule.regex is not None:
+            return [
+                Hit(((m.start(), m.end()),), is_negated(norm, [m.span()])) for m in rule.regex.finditer(norm.text) if m.end() > m.start()
+            ]
+        occurrences = [sorted({s for p in concept for s in self.char_spans(norm, p)}) for concept in rule.concepts]
+        if len(occurrences) == 1:
+            return [Hit((s,), is_negated(norm, [s])) for s in occurrences[0]]
+        if any(not occ for occ in occurrences):
+            return []
+        return _combine(norm, occurrences, rule.window)
+
+    def item_hits(self, norm: Normalized, item: CItem, rules: list[CRule]) -> list[Hit]:
+        """Matches of any of `rules`, less those voided by the item's exclusions."""
+        hits = [h for rule in rules for h in self.rule_hits(norm, rule)]
+        if hits and item.exclude:
+            blocked = [s for p in item.exclude for s in self.char_spans(norm, p)]
+            hits = [h for h in hits if not _excluded(norm, h, blocked, item.exclude_window)]
+        return hits
+
+    def judge_point(self, norm: Normalized, item: CItem) -> tuple[Status, float, list[Hit]]:
+        """The status, credit and supporting hits for one key point."""
+        hits = self.item_hits(norm, item, item.rules)
+        good = [h for h in hits if not h.negated]
+        if good:
+            return "met", 1.0, good
+        if hits:
+            return "contradicted", 0.0, hits
+        partial = [h for h in self.item_hits(norm, item, item.partial) if not h.negated] if item.partial else []
+        if partial:
+            return "partial", -1.0, partial  # credit filled in by the caller
+        return "missing", 0.0, []
+
+
+def compile_phrase(raw: str, *, fuzzy: bool = True) -> Phrase:
+    """Compile one phrase: normalise, tokenise, mark prefix wildcards and fuzzy tokens."""
+    text = normalize_text(raw.strip())
+    toks: list[PTok] = []
+    for t in tokenize(text):
+        prefix = text[t.end : t.end + 1] == "*" and not t.cjk
+        allow = fuzzy and not t.cjk and not prefix and t.stem.isalpha() and len(t.stem) >= _FUZZY_MIN
+        toks.append(PTok(t.text, t.text if prefix else t.stem, t.cjk, prefix, allow))
+    return Phrase(raw, tuple(toks))
+
+
+def _joined_variant(phrase: Phrase) -> list[Phrase]:
+    # "warm up" should match "warmup" too; the other direction is handled at match time.
+    toks = phrase.toks
+    if 2 <= len(toks) <= 3 and all(not t.cjk and not t.prefix and t.text.isalpha() for t in toks):
+        joined = "".join(t.text for t in toks)
+        s = stem(joined)
+        return [Phrase(phrase.source, (PTok(joined, s, False, False, toks[0].fuzzy or len(s) >= _FUZZY_MIN),))]
+    return []
+
+
+def _match_at(view: _View, fuzzy_at: dict[int, tuple[str, ...]], toks: tuple[PTok, ...], i: int) -> int | None:
+    pos = i
+    n = len(view.stems)
+    for k, pt in enumerate(toks):
+        if pos >= n or (k > 0 and not view.gap_ok[pos]):
+            return None
+        if pt.cjk:
+            if view.stems[pos] != pt.stem:
+                return None
+            pos += 1
+        elif pt.prefix:
+            if view.cjk[pos] or not view.texts[pos].startswith(pt.text):
+                return None
+            pos += 1
+        elif view.stems[pos] == pt.stem or (pt.fuzzy and pt.stem in fuzzy_at.get(pos, ())):
+            pos += 1
+        elif view.joined[pos] == pt.stem:
+            pos += 2
+        else:
+            return None
+    return pos
+
+
+def _combine(norm: Normalized, occurrences: list[list[Span]], window: int) -> list[Hit]:
+    """All-of: one occurrence per concept, all within `window` characters."""
+    labelled = sorted((s, c) for c, occ in enumerate(occurrences) for s in occ)
+    hits: dict[tuple[Span, ...], Hit] = {}
+    k = len(occurrences)
+    for idx, (anchor, _) in enumerate(labelled):
+        limit = anchor[0] + window
+        chosen: dict[int, Span] = {}
+        for span, concept in labelled[idx:]:
+            if span[0] > limit:
+                break
+            if span[1] <= limit and concept not in chosen and not _overlaps(span, chosen.values()):
+                chosen[concept] = span
+        if len(chosen) == k:
+            parts = tuple(sorted(chosen.values()))
+            if not same_sentence(norm, parts[0][0], max(e for _, e in parts) - 1):
+                continue
+            if parts not in hits:
+                hits[parts] = Hit(parts, is_negated(norm, list(parts)))
+        if len(hits) >= 8:
+            break
+    return list(hits.values())
+
+
+def _overlaps(span: Span, others: Iterable[Span]) -> bool:
+    return any(span[0] < e and s < span[1] for s, e in others)
+
+
+def _excluded(norm: Normalized, hit: Hit, blocked: list[Span], window: int) -> bool:
+    for s, e in blocked:
+        if s < hit.end and hit.start < e:
+            return True  # the exclusion overlaps the match ("leaky relu" vs "relu")
+        gap = s - hit.end if s >= hit.end else hit.start - e
+        if gap <= window and same_clause(norm, min(s, hit.start), max(e, hit.end) - 1):
+            return True
+    return False
+
+
+# --------------------------------------------------------------------------- public
+
+
+def compiled(rubric: Rubric) -> CompiledRubric:
+    """The compiled form of `rubric`, built once and kept on the rubric object."""
+    cached: CompiledRubric | None = rubric._compiled
+    if cached is None:
+        cached = CompiledRubric(rubric)
+        rubric._compiled = cached
+    return cached
+
+
+def evidence(norm: Normalized, spans: Iterable[Span], limit: int = 3) -> list[Evidence]:
+    """Evidence in the original text for the first `limit` distinct normalised spans."""
+    out: list[Evidence] = []
+    seen: set[tuple[int, int]] = set()
+    for start, end in spans:
+        s, e = norm.span(start, end)
+        if (s, e) in seen or e <= s:
+            continue
+        seen.add((s, e))
+        out.append(Evidence(start=s, end=e, text=norm.original[s:e]))
+        if len(out) >= limit:
+            break
+    return out
+
+
+def match_points(rubric: Rubric, norm: Normalized) -> list[PointResult]:
+    """The matcher's verdict on every key point of `rubric`."""
+    comp = compiled(rubric)
+    results: list[PointResult] = []
+    for kp, item in zip(rubric.key_points, comp.points, strict=True):
+        status, credit, hits = comp.judge_point(norm, item)
+        if status == "partial":
+            credit = kp.partial_credit
+        results.append(PointResult(id=kp.id, status=status, credit=credit, weight=kp.weight, evidence=evidence(norm, _spans(hits))))
+    return results
+
+
+def match_misconceptions(rubric: Rubric, norm: Normalized, lang: str) -> list[MisconceptionHit]:
+    """Misconceptions stated (not negated) in the answer."""
+    comp = compiled(rubric)
+    found: list[MisconceptionHit] = []
+    for mc, item in zip(rubric.misconceptions, comp.misconceptions, strict=True):
+        hits = [h for h in comp.item_hits(norm, item, item.rules) if not h.negated]
+        if hits:
+            found.append(
+                MisconceptionHit(id=mc.id, penalty=mc.penalty, correction=mc.correction.get(lang), evidence=evidence(norm, _spans(hits)))
+            )
+    return found
+
+
+def _spans(hits: list[Hit]) -> list[Span]:
+    return [(h.start, h.end) for h in hits]

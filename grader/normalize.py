@@ -1,0 +1,252 @@
+"""Text normalisation, done once per answer, with a map back to the original characters.
+
+Normalised text is NFKC (full-width → half-width), case-folded, simplified Chinese, with
+Chinese punctuation mapped to ASCII. Tokens are Latin words/numbers and single CJK
+characters; filler tokens are dropped so phrases match across "the", "了" and friends.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+_PUNCT = str.maketrans(
+    {
+        "。": ".",
+        "，": ",",
+        "、": ",",
+        "；": ";",
+        "：": ":",
+        "？": "?",
+        "！": "!",
+        "“": '"',
+        "”": '"',
+        "‘": "'",
+        "’": "'",
+        "「": '"',
+        "」": '"',
+        "『": '"',
+        "』": '"',
+        "（": "(",
+        "）": ")",
+        "【": "[",
+        "】": "]",
+        "《": "<",
+        "》": ">",
+        "〈": "<",
+        "〉": ">",
+        "—": "-",
+        "–": "-",
+        "－": "-",
+        "～": "~",
+        "…": ".",
+        "·": " ",
+        "　": " ",
+        "\u00a0": " ",
+        "\t": " ",
+        "\r": "\n",
+        "\u200b": " ",
+    }
+)
+
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CJK_RE = re.compile(f"[{_CJK}]")
+# Latin words may carry an apostrophe suffix (don't, model's); numbers keep decimals.
+_TOKEN_RE = re.compile(rf"[a-z0-9\u03b1-\u03c9]+(?:\.[0-9]+)*(?:'[a-z]+)?|[{_CJK}]")
+
+FILLER_EN = frozenset({"the", "a", "an", "is", "are", "was", "were", "be", "been", "being", "it", "its"})
+FILLER_ZH = frozenset("的地得了着")
+
+_CONTRACTIONS = {"can't": "can", "won't": "will", "shan't": "shall", "ain't": "is"}
+# Chat-style contractions without the apostrophe.
+_BARE_NEG = {
+    "dont": "do",
+    "doesnt": "does",
+    "didnt": "did",
+    "isnt": "is",
+    "arent": "are",
+    "wasnt": "was",
+    "werent": "were",
+    "cant": "can",
+    "couldnt": "could",
+    "shouldnt": "should",
+    "wouldnt": "would",
+    "wont": "will",
+    "havent": "have",
+    "hasnt": "has",
+    "hadnt": "had",
+    "aint": "is",
+    "mustnt": "must",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One token of normalised text."""
+
+    text: str
+    """The token as normalised (a word, a number, or one CJK character)."""
+    stem: str
+    """The key the matcher compares: an inflection-free stem for Latin words."""
+    start: int
+    """Start offset in the normalised text."""
+    end: int
+    """End offset in the normalised text."""
+    cjk: bool
+    """True for a CJK character."""
+
+
+@dataclass(slots=True)
+class Normalized:
+    """An answer after normalisation, with offsets back into the original."""
+
+    original: str
+    text: str
+    starts: list[int]
+    ends: list[int]
+    tokens: list[Token] = field(default_factory=list)
+    cache: dict[Any, Any] = field(default_factory=dict)
+    """Per-answer memo used by the matcher (clause bounds, cue positions)."""
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """Map a normalised span [start, end) to the original text."""
+        if not self.starts or end <= start:
+            return (0, 0)
+        start = min(max(start, 0), len(self.starts) - 1)
+        end = min(max(end, start + 1), len(self.ends))
+        return self.starts[start], self.ends[end - 1]
+
+
+@lru_cache(maxsize=1)
+def _t2s() -> Any:
+    try:
+        import opencc  # lazy: only answers with CJK pay for it
+    except ImportError:  # pragma: no cover - opencc is a declared dependency
+        return None
+    return opencc.OpenCC("t2s")
+
+
+def to_simplified(text: str) -> str:
+    """Traditional → simplified Chinese, same length as the input (character for character)."""
+    conv = _t2s()
+    if conv is None:
+        return text
+    out: str = conv.convert(text)
+    if len(out) == len(text):
+        return out
+    # Phrase-level conversion changed the length: convert per character to keep offsets.
+    return "".join(c if not _CJK_RE.match(c) else (conv.convert(c) or c)[0] for c in text)
+
+
+def _fold(text: str) -> tuple[str, list[int], list[int]]:
+    fast = unicodedata.normalize("NFKC", text).casefold()
+    if len(fast) == len(text):
+        idx = list(range(len(text)))
+        return fast, idx, [i + 1 for i in idx]
+    chars: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    for i, ch in enumerate(text):
+        folded = unicodedata.normalize("NFKC", ch).casefold()
+        for out in folded:
+            chars.append(out)
+            starts.append(i)
+            ends.append(i + 1)
+    return "".join(chars), starts, ends
+
+
+def normalize_text(text: str) -> str:
+    """The normalised form of `text` (no offsets): used for phrases, cache keys and dedupe."""
+    folded = unicodedata.normalize("NFKC", text).casefold().translate(_PUNCT)
+    if _CJK_RE.search(folded):
+        folded = to_simplified(folded)
+    return folded
+
+
+def normalize(text: str) -> Normalized:
+    """Normalise an answer once: folded text, offsets to the original, and tokens."""
+    folded, starts, ends = _fold(text)
+    folded = folded.translate(_PUNCT)
+    if _CJK_RE.search(folded):
+        folded = to_simplified(folded)
+    norm = Normalized(original=text, text=folded, starts=starts, ends=ends)
+    norm.tokens = tokenize(folded)
+    return norm
+
+
+def tokenize(text: str) -> list[Token]:
+    """Split normalised text into tokens, expanding n't and dropping filler words."""
+    tokens: list[Token] = []
+    for m in _TOKEN_RE.finditer(text):
+        word = m.group()
+        start, end = m.span()
+        if len(word) == 1 and _CJK_RE.match(word):
+            if word not in FILLER_ZH:
+                tokens.append(Token(word, word, start, end, True))
+            continue
+        base = word
+        negated = False
+        if "'" in word:
+            if word.endswith("n't"):
+                base, negated = _CONTRACTIONS.get(word, word[:-3]), True
+            else:
+                base = word.split("'", 1)[0]
+        elif word in _BARE_NEG:
+            base, negated = _BARE_NEG[word], True
+        if base and base not in FILLER_EN:
+            tokens.append(Token(base, stem(base), start, end, False))
+        if negated:
+            tokens.append(Token("not", "not", start, end, False))
+    return tokens
+
+
+_VOWELS = set("aeiouy")
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """A conservative inflectional stem: drops -s/-es/-ed/-ing/-ly and a final e.
+
+    Both rubric phrases and answers go through it, so it only has to be consistent,
+    not linguistically right: drop = drops = dropped = dropping, scale = scaling.
+    """
+    if len(word) <= 3 or not word.isalpha():
+        return word
+    w = word
+    if w.endswith("ies") and len(w) > 4:
+        w = w[:-3] + "y"
+    elif w.endswith("ing") and len(w) >= 6:
+        w = w[:-3]
+    elif w.endswith("ed") and len(w) >= 5:
+        w = w[:-2]
+    elif w.endswith("ly") and len(w) >= 6:
+        w = w[:-2]
+    elif w.endswith("es") and len(w) >= 5 and w[-3] in "sxz":
+        w = w[:-2]
+    elif w.endswith("s") and not w.endswith(("ss", "us", "is")) and len(w) >= 4:
+        w = w[:-1]
+    if len(w) >= 4 and w[-1] == w[-2] and w[-1] not in "lsz" and w[-1] not in _VOWELS:
+        w = w[:-1]  # dropp -> drop
+    if len(w) >= 4 and w.endswith("e"):
+        w = w[:-1]
+    return w
+
+
+def detect_language(norm: Normalized) -> str:
+    """'zh', 'en', 'mixed' or 'unknown', from the share of CJK characters vs Latin words."""
+    zh = sum(1 for t in norm.tokens if t.cjk)
+    en = sum(1 for t in norm.tokens if not t.cjk and t.text.isalpha())
+    # One English word carries about as much as two Chinese characters.
+    zh_units, en_units = zh, 2 * en
+    total = zh_units + en_units
+    if total == 0:
+        return "unknown"
+    share = zh_units / total
+    if share >= 0.8:
+        return "zh"
+    if share <= 0.2:
+        return "en"
+    return "mixed"
