@@ -119,3 +119,75 @@ def list_cmd(bank_dir: Path | None, lang: str | None, tag: str | None) -> None:
         q = rubric.question.get(lang or "en")
         tags = f"  [{', '.join(rubric.tags)}]" if rubric.tags else ""
         out.print(f"[bold]{rid:<28}[/bold] {q}[dim]{tags}[/dim]")
+
+
+# --------------------------------------------------------------------------- check (issue 3)
+
+
+@main.command("check")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@bank_option
+@click.option(
+    "--answers",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Grade this answer sheet (YAML/JSON `id: answer`, or JSONL) against the rubrics instead of checking them.",
+)
+@click.option(
+    "--min-score",
+    type=click.FloatRange(0, 100),
+    default=90.0,
+    show_default=True,
+    envvar="GRADER_MIN_SCORE",
+    help="With --answers: the lowest passing percent. Env: GRADER_MIN_SCORE.",
+)
+@click.option("--strict", is_flag=True, envvar="GRADER_STRICT", help="Warnings fail the check too. Env: GRADER_STRICT.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "junit", "github"]),
+    default="text",
+    show_default=True,
+    envvar="GRADER_CHECK_FORMAT",
+    help="text, json, junit (XML) or github (workflow annotations). Env: GRADER_CHECK_FORMAT.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the report in --format to this file, and a text report to the terminal.",
+)
+@click.option("--list-codes", is_flag=True, help="List every finding code and exit.")
+@friendly_errors
+def check_cmd(
+    paths: tuple[Path, ...],
+    bank_dir: Path | None,
+    answers: Path | None,
+    min_score: float,
+    strict: bool,
+    fmt: str,
+    output: Path | None,
+    list_codes: bool,
+) -> None:
+    """Validate rubrics (PATH: folders or files; default: --bank or the built-in bank).
+
+    Exits 1 on any error (and, with --strict, on any warning), 2 on bad input.
+    """
+    from . import builtin_bank_path
+    from .check import CODES, run_check
+    from .check_output import render
+
+    if list_codes:
+        for code, meaning in CODES.items():
+            click.echo(f"{code:<34} {meaning}")
+        return
+    roots = list(paths) or [bank_dir or builtin_bank_path()]
+    report = run_check(roots, answers=answers, min_score=min_score)
+    if output is not None:
+        output.write_text(render(report, fmt, strict=strict) + "\n", encoding="utf-8")
+        click.echo(render(report, "text", strict=strict))
+    else:
+        click.echo(render(report, fmt, strict=strict))
+    if report.failed(strict=strict):
+        sys.exit(1)

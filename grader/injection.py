@@ -31,8 +31,15 @@ _PATTERNS = [
     r"系统提示|提示词",
 ]
 _INJECTION_RE = re.compile("|".join(f"(?:{p})" for p in _PATTERNS))
+# Cheap pre-filter: every pattern above contains one of these.
+_TRIGGER_RE = re.compile(
+    r"ignore|mark|score|point|credit|grade|judge|evaluator|assistant|\bai\b|language model|llm|prompt|override|</?[a-z]|"
+    r"忽略|无视|忽视|不要管|满分|100分|一百分|最高分|评分|打分|阅卷|你是|作为|得分点|要点|提示"
+)
 
 
 def find_injections(norm: Normalized) -> list[tuple[int, int]]:
     """Spans (normalised offsets) of text that addresses the grader rather than the question."""
+    if not _TRIGGER_RE.search(norm.text):
+        return []
     return [m.span() for m in _INJECTION_RE.finditer(norm.text)]

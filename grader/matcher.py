@@ -14,14 +14,13 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from .negation import is_negated, same_clause, same_sentence
-from .normalize import Normalized, normalize_text, stem, tokenize
+from .normalize import Normalized, Tokens, normalize_text, stem, tokenize
 from .result import Evidence, MisconceptionHit, PointResult, Status
 from .rubric import AllOf, KeyPoint, Misconception, RegexRule, Rubric, Rule
 
 Span = tuple[int, int]
 _FUZZY_MIN = 6  # shortest stem that tolerates one edit
 _FUZZY_TWO = 9  # shortest stem that tolerates two edits
-_GAP_BREAK = re.compile(r"[,;:!?\n()\[\]\"<>]|\.(?:\s|$)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,12 +34,14 @@ class PTok:
     fuzzy: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Phrase:
     """A compiled phrase: its tokens, and the source text for messages."""
 
     source: str
     toks: tuple[PTok, ...]
+    uid: int = 0
+    """Index of the phrase in its compiled rubric (a cheap memo key)."""
 
 
 @dataclass(slots=True)
@@ -80,38 +81,13 @@ class Hit:
 
 
 @dataclass(slots=True)
-class _View:
-    """Per-answer token indexes, shared by every rubric graded against the answer."""
+class _Scan:
+    """One answer seen by one compiled rubric: tokens, fuzzy aliases, phrase memo."""
 
-    stems: list[str]
-    texts: list[str]
-    cjk: list[bool]
-    joined: list[str | None]  # stem of token i + token i+1 written together ("warm up" → warmup)
-    gap_ok: list[bool]  # token i follows token i-1 with no clause punctuation between
-    index: dict[str, list[int]]
-    joined_index: dict[str, list[int]]
-
-
-def _view(norm: Normalized) -> _View:
-    view: _View | None = norm.cache.get("view")
-    if view is not None:
-        return view
-    toks = norm.tokens
-    text = norm.text
-    stems = [t.stem for t in toks]
-    gap_ok = [True] + [not _GAP_BREAK.search(text, toks[i - 1].end, toks[i].start) for i in range(1, len(toks))]
-    joined: list[str | None] = [None] * len(toks)
-    index: dict[str, list[int]] = {}
-    joined_index: dict[str, list[int]] = {}
-    for i, t in enumerate(toks):
-        index.setdefault(t.stem, []).append(i)
-        if i + 1 < len(toks) and not t.cjk and not toks[i + 1].cjk and toks[i + 1].start - t.end <= 1 and gap_ok[i + 1]:
-            key = stem(t.text + toks[i + 1].text)
-            joined[i] = key
-            joined_index.setdefault(key, []).append(i)
-    view = _View(stems, [t.text for t in toks], [t.cjk for t in toks], joined, gap_ok, index, joined_index)
-    norm.cache["view"] = view
-    return view
+    norm: Normalized
+    fuzzy_at: dict[int, tuple[str, ...]]
+    fuzzy_index: dict[str, list[int]]
+    memo: dict[int, list[Span]]
 
 
 class CompiledRubric:
@@ -144,7 +120,7 @@ class CompiledRubric:
             for raw in self._expand(value):
                 key = (raw, fuzzy)
                 if key not in self._phrases:
-                    self._phrases[key] = compile_phrase(raw, fuzzy=fuzzy)
+                    self._phrases[key] = compile_phrase(raw, fuzzy=fuzzy, uid=2 * len(self._phrases))
                 phrase = self._phrases[key]
                 if phrase.toks:
                     out.append(phrase)
@@ -189,94 +165,111 @@ class CompiledRubric:
             self._fuzzy_memo[token_stem] = result
         return result
 
-    def phrase_spans(self, norm: Normalized, phrase: Phrase) -> list[tuple[int, int]]:
-        """Token ranges [i, j) where `phrase` occurs in the answer."""
-        memo: dict[Phrase, list[tuple[int, int]]] = norm.cache.setdefault(("phr", id(self)), {})
-        got = memo.get(phrase)
-        if got is not None:
-            return got
-        view = _view(norm)
-        fuzzy_at = self._fuzzy_view(norm, view)
-        first = phrase.toks[0]
-        starts: set[int] = set()
-        if first.prefix:
-            starts.update(i for i, t in enumerate(view.texts) if t.startswith(first.text))
-        else:
-            starts.update(view.index.get(first.stem, ()))
-            starts.update(view.joined_index.get(first.stem, ()))
-            if first.fuzzy:
-                starts.update(i for i, keys in fuzzy_at.items() if first.stem in keys)
-        out: list[tuple[int, int]] = []
-        for i in sorted(starts):
-            end = _match_at(view, fuzzy_at, phrase.toks, i)
-            if end is not None:
-                out.append((i, end))
-        memo[phrase] = out
-        return out
-
-    def _fuzzy_view(self, norm: Normalized, view: _View) -> dict[int, tuple[str, ...]]:
-        key = ("fz", id(self))
-        got: dict[int, tuple[str, ...]] | None = norm.cache.get(key)
+    def scan(self, norm: Normalized) -> _Scan:
+        """The per-answer state for matching this rubric, built once and memoised on `norm`."""
+        key = ("scan", id(self))
+        got: _Scan | None = norm.cache.get(key)
         if got is None:
-            got = {}
+            toks = norm.tokens
+            fuzzy_at: dict[int, tuple[str, ...]] = {}
+            fuzzy_index: dict[str, list[int]] = {}
             if self._vocab:
-                for i, s in enumerate(view.stems):
-                    if not view.cjk[i] and len(s) >= _FUZZY_MIN - 1:
+                for i, s in enumerate(toks.stem):
+                    if len(s) >= _FUZZY_MIN - 1 and not toks.cjk[i]:
                         aliases = self._fuzzy(s)
                         if aliases:
-                            got[i] = aliases
+                            fuzzy_at[i] = aliases
+                            for alias in aliases:
+                                fuzzy_index.setdefault(alias, []).append(i)
+            got = _Scan(norm, fuzzy_at, fuzzy_index, {})
             norm.cache[key] = got
         return got
 
-    def char_spans(self, norm: Normalized, phrase: Phrase) -> list[Span]:
-        """Character spans (normalised offsets) of a phrase's occurrences."""
-        toks = norm.tokens
-        return [(toks[i].start, toks[j - 1].end) for i, j in self.phrase_spans(norm, phrase)]
+    def char_spans(self, scan: _Scan, phrase: Phrase) -> list[Span]:
+        """Character spans (normalised offsets) where `phrase` occurs in the answer."""
+        got = scan.memo.get(phrase.uid)
+        if got is not None:
+            return got
+        toks = scan.norm.tokens
+        first = phrase.toks[0]
+        if first.prefix:
+            starts: list[int] = [i for i, t in enumerate(toks.text) if t.startswith(first.text)]
+        else:
+            starts = list(toks.index.get(first.stem, ()))
+            starts += toks.joined_index.get(first.text, ())
+            if first.fuzzy:
+                starts += scan.fuzzy_index.get(first.stem, ())
+        out: list[Span] = []
+        if starts:
+            for i in sorted(set(starts)) if len(starts) > 1 else starts:
+                end = _match_at(toks, scan.fuzzy_at, phrase.toks, i)
+                if end is not None:
+                    out.append((toks.start[i], toks.end[end - 1]))
+        scan.memo[phrase.uid] = out
+        return out
 
-    def rule_hits(self, norm: Normalized, rule: CRule) -> list[Hit]:
+    def concept_spans(self, scan: _Scan, concept: list[Phrase]) -> list[Span]:
+        """Sorted spans of any of the concept's phrases (cheap first-token test before matching)."""
+        toks = scan.norm.tokens
+        index, joined, fuzzy = toks.index, toks.joined_index, scan.fuzzy_index
+        found: list[Span] = []
+        for p in concept:
+            first = p.toks[0]
+            if first.prefix or first.stem in index or first.text in joined or (first.fuzzy and first.stem in fuzzy):
+                found.extend(self.char_spans(scan, p))
+        if len(found) > 1:
+            found = sorted(set(found))
+        return found
+
+    def rule_hits(self, scan: _Scan, rule: CRule) -> list[Hit]:
         """Every match of one rule, each with its negation."""
+        norm = scan.norm
         if rule.regex is not None:
             return [
                 Hit(((m.start(), m.end()),), is_negated(norm, [m.span()])) for m in rule.regex.finditer(norm.text) if m.end() > m.start()
             ]
-        occurrences = [sorted({s for p in concept for s in self.char_spans(norm, p)}) for concept in rule.concepts]
+        occurrences: list[list[Span]] = []
+        for concept in rule.concepts:
+            found = self.concept_spans(scan, concept)
+            if not found:
+                return []
+            occurrences.append(found)
         if len(occurrences) == 1:
             return [Hit((s,), is_negated(norm, [s])) for s in occurrences[0]]
-        if any(not occ for occ in occurrences):
-            return []
         return _combine(norm, occurrences, rule.window)
 
-    def item_hits(self, norm: Normalized, item: CItem, rules: list[CRule]) -> list[Hit]:
+    def item_hits(self, scan: _Scan, item: CItem, rules: list[CRule]) -> list[Hit]:
         """Matches of any of `rules`, less those voided by the item's exclusions."""
-        hits = [h for rule in rules for h in self.rule_hits(norm, rule)]
+        hits = [h for rule in rules for h in self.rule_hits(scan, rule)]
         if hits and item.exclude:
-            blocked = [s for p in item.exclude for s in self.char_spans(norm, p)]
-            hits = [h for h in hits if not _excluded(norm, h, blocked, item.exclude_window)]
+            blocked = self.concept_spans(scan, item.exclude)
+            hits = [h for h in hits if not _excluded(scan.norm, h, blocked, item.exclude_window)]
         return hits
 
-    def judge_point(self, norm: Normalized, item: CItem) -> tuple[Status, float, list[Hit]]:
+    def judge_point(self, scan: _Scan, item: CItem) -> tuple[Status, float, list[Hit]]:
         """The status, credit and supporting hits for one key point."""
-        hits = self.item_hits(norm, item, item.rules)
+        hits = self.item_hits(scan, item, item.rules)
         good = [h for h in hits if not h.negated]
         if good:
             return "met", 1.0, good
         if hits:
             return "contradicted", 0.0, hits
-        partial = [h for h in self.item_hits(norm, item, item.partial) if not h.negated] if item.partial else []
+        partial = [h for h in self.item_hits(scan, item, item.partial) if not h.negated] if item.partial else []
         if partial:
             return "partial", -1.0, partial  # credit filled in by the caller
         return "missing", 0.0, []
 
 
-def compile_phrase(raw: str, *, fuzzy: bool = True) -> Phrase:
+def compile_phrase(raw: str, *, fuzzy: bool = True, uid: int = 0) -> Phrase:
     """Compile one phrase: normalise, tokenise, mark prefix wildcards and fuzzy tokens."""
     text = normalize_text(raw.strip())
     toks: list[PTok] = []
-    for t in tokenize(text):
-        prefix = text[t.end : t.end + 1] == "*" and not t.cjk
-        allow = fuzzy and not t.cjk and not prefix and t.stem.isalpha() and len(t.stem) >= _FUZZY_MIN
-        toks.append(PTok(t.text, t.text if prefix else t.stem, t.cjk, prefix, allow))
-    return Phrase(raw, tuple(toks))
+    tt = tokenize(text)
+    for word, st, end, cjk in zip(tt.text, tt.stem, tt.end, tt.cjk, strict=True):
+        prefix = text[end : end + 1] == "*" and not cjk
+        allow = fuzzy and not cjk and not prefix and st.isalpha() and len(st) >= _FUZZY_MIN
+        toks.append(PTok(word, word if prefix else st, cjk, prefix, allow))
+    return Phrase(raw, tuple(toks), uid)
 
 
 def _joined_variant(phrase: Phrase) -> list[Phrase]:
@@ -285,27 +278,28 @@ def _joined_variant(phrase: Phrase) -> list[Phrase]:
     if 2 <= len(toks) <= 3 and all(not t.cjk and not t.prefix and t.text.isalpha() for t in toks):
         joined = "".join(t.text for t in toks)
         s = stem(joined)
-        return [Phrase(phrase.source, (PTok(joined, s, False, False, toks[0].fuzzy or len(s) >= _FUZZY_MIN),))]
+        return [Phrase(phrase.source, (PTok(joined, s, False, False, toks[0].fuzzy or len(s) >= _FUZZY_MIN),), phrase.uid + 1)]
     return []
 
 
-def _match_at(view: _View, fuzzy_at: dict[int, tuple[str, ...]], toks: tuple[PTok, ...], i: int) -> int | None:
+def _match_at(toks: Tokens, fuzzy_at: dict[int, tuple[str, ...]], ptoks: tuple[PTok, ...], i: int) -> int | None:
     pos = i
-    n = len(view.stems)
-    for k, pt in enumerate(toks):
-        if pos >= n or (k > 0 and not view.gap_ok[pos]):
+    n = len(toks.stem)
+    stems, texts, cjk, joined = toks.stem, toks.text, toks.cjk, toks.joined
+    for k, pt in enumerate(ptoks):
+        if pos >= n or (k > 0 and not toks.adjacent(pos)):
             return None
         if pt.cjk:
-            if view.stems[pos] != pt.stem:
+            if stems[pos] != pt.stem:
                 return None
             pos += 1
         elif pt.prefix:
-            if view.cjk[pos] or not view.texts[pos].startswith(pt.text):
+            if cjk[pos] or not texts[pos].startswith(pt.text):
                 return None
             pos += 1
-        elif view.stems[pos] == pt.stem or (pt.fuzzy and pt.stem in fuzzy_at.get(pos, ())):
+        elif stems[pos] == pt.stem or (pt.fuzzy and pt.stem in fuzzy_at.get(pos, ())):
             pos += 1
-        elif view.joined[pos] == pt.stem:
+        elif joined[pos] is not None and joined[pos] in (pt.text, pt.stem) and toks.adjacent(pos + 1):
             pos += 2
         else:
             return None
@@ -380,9 +374,10 @@ def evidence(norm: Normalized, spans: Iterable[Span], limit: int = 3) -> list[Ev
 def match_points(rubric: Rubric, norm: Normalized) -> list[PointResult]:
     """The matcher's verdict on every key point of `rubric`."""
     comp = compiled(rubric)
+    scan = comp.scan(norm)
     results: list[PointResult] = []
     for kp, item in zip(rubric.key_points, comp.points, strict=True):
-        status, credit, hits = comp.judge_point(norm, item)
+        status, credit, hits = comp.judge_point(scan, item)
         if status == "partial":
             credit = kp.partial_credit
         results.append(PointResult(id=kp.id, status=status, credit=credit, weight=kp.weight, evidence=evidence(norm, _spans(hits))))
@@ -392,9 +387,10 @@ def match_points(rubric: Rubric, norm: Normalized) -> list[PointResult]:
 def match_misconceptions(rubric: Rubric, norm: Normalized, lang: str) -> list[MisconceptionHit]:
     """Misconceptions stated (not negated) in the answer."""
     comp = compiled(rubric)
+    scan = comp.scan(norm)
     found: list[MisconceptionHit] = []
     for mc, item in zip(rubric.misconceptions, comp.misconceptions, strict=True):
-        hits = [h for h in comp.item_hits(norm, item, item.rules) if not h.negated]
+        hits = [h for h in comp.item_hits(scan, item, item.rules) if not h.negated]
         if hits:
             found.append(
                 MisconceptionHit(id=mc.id, penalty=mc.penalty, correction=mc.correction.get(lang), evidence=evidence(norm, _spans(hits)))

@@ -133,9 +133,10 @@ _MASK_RE = re.compile("|".join(sorted(_NOT_CUES_ZH, key=len, reverse=True)) + "|
 _CUE_RE = re.compile("|".join(sorted(_CUES_ZH, key=len, reverse=True)) + "|" + r"\b(?:" + "|".join(_CUES_EN) + r")\b")
 # Clause breaks: punctuation, and conjunctions that start a new claim.
 _BREAK_RE = re.compile(
+    r"(?=[,;!?\n:()\[\]\".bhatwysir但然而却因所不只反从同并另此])(?:"
     r"[,;!?\n:()\[\]\"]|\.(?![0-9a-z])|"
     r"\b(?:but|however|although|though|whereas|because|since|so|while|yet|instead|rather|and then|then|which)\b|"
-    r"但是|但|然而|而是|而|却|因为|所以|因此|不过|只是|反而|从而|同时|并且|而且|另外|此外"
+    r"但是|但|然而|而是|而|却|因为|所以|因此|不过|只是|反而|从而|同时|并且|而且|另外|此外)"
 )
 
 
@@ -152,12 +153,12 @@ class _Analysis:
         masked = _MASK_RE.sub(lambda m: " " * len(m.group()), text)
         self.cues = [m.span() for m in _CUE_RE.finditer(masked)]
         # cumulative "reach units" at each token start, for measuring how far back a cue is
-        self.starts = [t.start for t in norm.tokens]
+        self.starts = norm.tokens.start
         total = 0
         units = []
-        for t in norm.tokens:
+        for cjk in norm.tokens.cjk:
             units.append(total)
-            total += 1 if t.cjk else 2
+            total += 1 if cjk else 2
         self.units = units
 
 

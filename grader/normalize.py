@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -55,7 +56,7 @@ _PUNCT = str.maketrans(
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK_RE = re.compile(f"[{_CJK}]")
 # Latin words may carry an apostrophe suffix (don't, model's); numbers keep decimals.
-_TOKEN_RE = re.compile(rf"[a-z0-9\u03b1-\u03c9]+(?:\.[0-9]+)*(?:'[a-z]+)?|[{_CJK}]")
+_TOKEN_RE = re.compile(rf"([a-z0-9\u03b1-\u03c9]+(?:\.[0-9]+)*(?:'[a-z]+)?)|([{_CJK}]+)")
 
 FILLER_EN = frozenset({"the", "a", "an", "is", "are", "was", "were", "be", "been", "being", "it", "its"})
 FILLER_ZH = frozenset("的地得了着")
@@ -83,20 +84,46 @@ _BARE_NEG = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
-    """One token of normalised text."""
+@dataclass(slots=True)
+class Tokens:
+    """The tokens of a normalised text, as parallel lists, plus lookup indexes.
 
-    text: str
-    """The token as normalised (a word, a number, or one CJK character)."""
-    stem: str
+    A token is a Latin word or number, or one CJK character. Filler words are dropped.
+    """
+
+    text: list[str] = field(default_factory=list)
+    """Each token as normalised."""
+    stem: list[str] = field(default_factory=list)
     """The key the matcher compares: an inflection-free stem for Latin words."""
-    start: int
-    """Start offset in the normalised text."""
-    end: int
-    """End offset in the normalised text."""
-    cjk: bool
+    start: list[int] = field(default_factory=list)
+    """Start offsets in the normalised text."""
+    end: list[int] = field(default_factory=list)
+    """End offsets in the normalised text."""
+    cjk: list[bool] = field(default_factory=list)
     """True for a CJK character."""
+    breaks: list[int] = field(default_factory=list)
+    """Offsets of clause punctuation; a phrase never spans one."""
+    joined: list[str | None] = field(default_factory=list)
+    """Token i and i+1 written together ("warm up" → "warmup"), for adjacent Latin words."""
+    index: dict[str, list[int]] = field(default_factory=dict)
+    """Positions of each stem."""
+    n_cjk: int = 0
+    """How many CJK characters (fillers excluded)."""
+    n_words: int = 0
+    """How many alphabetic Latin words."""
+    joined_index: dict[str, list[int]] = field(default_factory=dict)
+    """Positions of each joined pair."""
+
+    def __len__(self) -> int:
+        return len(self.text)
+
+    def adjacent(self, i: int) -> bool:
+        """True when no clause punctuation separates token i-1 from token i."""
+        b = self.breaks
+        if not b:
+            return True
+        k = bisect_left(b, self.end[i - 1])
+        return k >= len(b) or b[k] >= self.start[i]
 
 
 @dataclass(slots=True)
@@ -107,7 +134,7 @@ class Normalized:
     text: str
     starts: list[int]
     ends: list[int]
-    tokens: list[Token] = field(default_factory=list)
+    tokens: Tokens = field(default_factory=Tokens)
     cache: dict[Any, Any] = field(default_factory=dict)
     """Per-answer memo used by the matcher (clause bounds, cue positions)."""
 
@@ -177,16 +204,30 @@ def normalize(text: str) -> Normalized:
     return norm
 
 
-def tokenize(text: str) -> list[Token]:
+_GAP_BREAK_RE = re.compile(r"[,;:!?\n()\[\]\"<>]|\.(?:\s|$)")
+
+
+def tokenize(text: str) -> Tokens:
     """Split normalised text into tokens, expanding n't and dropping filler words."""
-    tokens: list[Token] = []
+    toks = Tokens()
+    t_text, t_stem, t_start, t_end, t_cjk = toks.text, toks.stem, toks.start, toks.end, toks.cjk
+    latin: list[int] = []
     for m in _TOKEN_RE.finditer(text):
-        word = m.group()
+        word, run = m.groups()
         start, end = m.span()
-        if len(word) == 1 and _CJK_RE.match(word):
-            if word not in FILLER_ZH:
-                tokens.append(Token(word, word, start, end, True))
+        if run is not None:
+            # a run of CJK characters: one token each, fillers dropped
+            kept = [i for i, c in enumerate(run) if c not in FILLER_ZH]
+            chars = [run[i] for i in kept] if len(kept) < len(run) else list(run)
+            t_text.extend(chars)
+            t_stem.extend(chars)
+            t_start.extend([start + i for i in kept])
+            t_end.extend([start + i + 1 for i in kept])
+            t_cjk.extend([True] * len(kept))
+            toks.n_cjk += len(kept)
             continue
+        if word.isalpha():
+            toks.n_words += 1
         base = word
         negated = False
         if "'" in word:
@@ -197,10 +238,35 @@ def tokenize(text: str) -> list[Token]:
         elif word in _BARE_NEG:
             base, negated = _BARE_NEG[word], True
         if base and base not in FILLER_EN:
-            tokens.append(Token(base, stem(base), start, end, False))
+            latin.append(len(t_text))
+            t_text.append(base)
+            t_stem.append(stem(base))
+            t_start.append(start)
+            t_end.append(end)
+            t_cjk.append(False)
         if negated:
-            tokens.append(Token("not", "not", start, end, False))
-    return tokens
+            t_text.append("not")
+            t_stem.append("not")
+            t_start.append(start)
+            t_end.append(end)
+            t_cjk.append(False)
+    n = len(t_text)
+    toks.breaks = [m.start() for m in _GAP_BREAK_RE.finditer(text)]
+    index = toks.index
+    for i, key in enumerate(t_stem):
+        if key in index:
+            index[key].append(i)
+        else:
+            index[key] = [i]
+    joined: list[str | None] = [None] * n
+    for i in latin:
+        j = i + 1
+        if j < n and not t_cjk[j] and t_start[j] - t_end[i] <= 1:
+            key = t_text[i] + t_text[j]
+            joined[i] = key
+            toks.joined_index.setdefault(key, []).append(i)
+    toks.joined = joined
+    return toks
 
 
 _VOWELS = set("aeiouy")
@@ -226,7 +292,7 @@ def stem(word: str) -> str:
         w = w[:-2]
     elif w.endswith("es") and len(w) >= 5 and w[-3] in "sxz":
         w = w[:-2]
-    elif w.endswith("s") and not w.endswith(("ss", "us", "is")) and len(w) >= 4:
+    elif w.endswith("s") and not w.endswith(("ss", "us", "is", "as")) and len(w) >= 4:
         w = w[:-1]
     if len(w) >= 4 and w[-1] == w[-2] and w[-1] not in "lsz" and w[-1] not in _VOWELS:
         w = w[:-1]  # dropp -> drop
@@ -237,8 +303,8 @@ def stem(word: str) -> str:
 
 def detect_language(norm: Normalized) -> str:
     """'zh', 'en', 'mixed' or 'unknown', from the share of CJK characters vs Latin words."""
-    zh = sum(1 for t in norm.tokens if t.cjk)
-    en = sum(1 for t in norm.tokens if not t.cjk and t.text.isalpha())
+    zh = norm.tokens.n_cjk
+    en = norm.tokens.n_words
     # One English word carries about as much as two Chinese characters.
     zh_units, en_units = zh, 2 * en
     total = zh_units + en_units

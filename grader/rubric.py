@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, ValidationError, field_validator, model_validator
 
 from .errors import RubricError, RubricErrors
 
@@ -93,7 +93,22 @@ class RegexRule(_Strict):
         return v
 
 
-Rule = str | AllOf | RegexRule
+def _rule_kind(value: Any) -> str:
+    if isinstance(value, str):
+        return "rule:phrase"
+    if isinstance(value, dict) and "regex" in value:
+        return "rule:regex"
+    if isinstance(value, dict | AllOf):
+        return "rule:all"
+    return "rule:regex" if isinstance(value, RegexRule) else "rule:phrase"
+
+
+# A rule is a phrase, {all: …} or {regex: …}; the discriminator picks the member from the
+# keys, so an error is reported against the member the author meant, not all three.
+Rule = Annotated[
+    Annotated[str, Tag("rule:phrase")] | Annotated[AllOf, Tag("rule:all")] | Annotated[RegexRule, Tag("rule:regex")],
+    Discriminator(_rule_kind),
+]
 
 
 class _Matchable(_Strict):
@@ -188,6 +203,12 @@ class Example(_Strict):
         return v
 
 
+def _scoring_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "scoring:count" if value.get("mode") == "count" else "scoring:weighted"
+    return "scoring:count" if isinstance(value, CountScoring) else "scoring:weighted"
+
+
 class Rubric(_Strict):
     """One question, its key points, misconceptions and examples."""
 
@@ -209,7 +230,10 @@ class Rubric(_Strict):
     """What a full answer covers."""
     misconceptions: list[Misconception] = []
     """Wrong beliefs that cost points."""
-    scoring: WeightedScoring | CountScoring = WeightedScoring()
+    scoring: Annotated[
+        Annotated[WeightedScoring, Tag("scoring:weighted")] | Annotated[CountScoring, Tag("scoring:count")],
+        Discriminator(_scoring_kind),
+    ] = WeightedScoring()
     """How point verdicts become a score."""
     examples: list[Example] = []
     """Answers with expected score ranges (used by tests and `grader check`)."""
@@ -361,7 +385,7 @@ def _friendly(msg: str) -> str:
 def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     # pydantic adds union-member tags ("str", "AllOf", "function-after[...]") to locations.
     tags = {"str", "AllOf", "RegexRule", "WeightedScoring", "CountScoring", "LocalText", "list[str]"}
-    return tuple(p for p in loc if not (isinstance(p, str) and (p in tags or p.startswith(("function-", "tagged-union")))))
+    return tuple(p for p in loc if not (isinstance(p, str) and (p in tags or ":" in p or p.startswith(("function-", "tagged-union")))))
 
 
 def parse_rubric(text: str, *, source: str = "<string>") -> Rubric:
