@@ -1,0 +1,102 @@
+"""Agreement of the built-in bank with expert grades on held-out answers.
+
+Reads bench/holdout/answers.jsonl (written by someone who never saw the rubrics) and
+prints Spearman ρ and mean absolute error against the expert's 0–100, per question and
+overall, plus the mean score of negated, misconception and injection answers.
+
+    python bench/bank_quality.py [--bank DIR] [--worst 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+from grader import GraderError, grade, load_bank
+
+HOLDOUT = Path(__file__).parent / "holdout" / "answers.jsonl"
+
+
+def ranks(xs: list[float]) -> list[float]:
+    order = sorted(range(len(xs)), key=lambda i: xs[i])
+    out = [0.0] * len(xs)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and xs[order[j + 1]] == xs[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            out[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return out
+
+
+def pearson(xs: list[float], ys: list[float]) -> float:
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    sx = sum((x - mx) ** 2 for x in xs) ** 0.5
+    sy = sum((y - my) ** 2 for y in ys) ** 0.5
+    if sx == 0 or sy == 0:
+        return float("nan")
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / (sx * sy)
+
+
+def spearman(xs: list[float], ys: list[float]) -> float:
+    return pearson(ranks(xs), ranks(ys))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--bank", default=None)
+    parser.add_argument("--worst", type=int, default=10)
+    args = parser.parse_args()
+    bank = load_bank(args.bank)
+    rows = [json.loads(line) for line in HOLDOUT.read_text(encoding="utf-8").splitlines() if line.strip()]
+    by_q: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    by_kind: dict[str, list[float]] = defaultdict(list)
+    by_lang: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    diffs = []
+    skipped = set()
+    for row in rows:
+        try:
+            rubric = bank[row["question_id"]]
+        except GraderError:
+            skipped.add(row["question_id"])
+            continue
+        res = grade(rubric, row["answer"])
+        got = res.percent
+        by_q[row["question_id"]].append((row["score"], got))
+        by_kind[row["kind"]].append(got)
+        by_lang[row["lang"]].append((row["score"], got))
+        diffs.append((abs(got - row["score"]), row, got, res))
+    if skipped:
+        print(f"skipped (no rubric): {', '.join(sorted(skipped))}")
+    print(f"{'question':<28}{'n':>4}{'spearman':>10}{'MAE':>8}")
+    for q in sorted(by_q):
+        pairs = by_q[q]
+        xs, ys = [p[0] for p in pairs], [p[1] for p in pairs]
+        print(f"{q:<28}{len(pairs):>4}{spearman(xs, ys):>10.2f}{statistics.fmean(abs(a - b) for a, b in pairs):>8.1f}")
+    allp = [p for ps in by_q.values() for p in ps]
+    if not allp:
+        return
+    xs, ys = [p[0] for p in allp], [p[1] for p in allp]
+    print(f"{'OVERALL':<28}{len(allp):>4}{spearman(xs, ys):>10.2f}{statistics.fmean(abs(a - b) for a, b in allp):>8.1f}")
+    per_q = [spearman([p[0] for p in ps], [p[1] for p in ps]) for ps in by_q.values()]
+    print(f"mean per-question spearman: {statistics.fmean(per_q):.2f}")
+    for lang, ps in sorted(by_lang.items()):
+        print(f"lang {lang:<6} n={len(ps):<4} spearman={spearman([p[0] for p in ps], [p[1] for p in ps]):.2f} MAE={statistics.fmean(abs(a - b) for a, b in ps):.1f}")
+    print("mean grader score by kind (expert scale 0-100):")
+    for kind, scores in sorted(by_kind.items()):
+        print(f"  {kind:<16} n={len(scores):<4} mean={statistics.fmean(scores):5.1f}")
+    if args.worst:
+        print(f"\nworst {args.worst} disagreements:")
+        for d, row, got, res in sorted(diffs, key=lambda t: -t[0])[: args.worst]:
+            pts = " ".join(f"{p.id}={p.status[0]}" for p in res.points)
+            print(f"  {row['question_id']:<24} expert={row['score']:<4} grader={got:<5} {row['kind']:<15} {row['lang']:<5} {pts}")
+            print(f"      {row['answer'][:160]!r}")
+
+
+if __name__ == "__main__":
+    main()
