@@ -86,10 +86,11 @@ def throughput(n: int) -> float:
     rubric = parse_rubric(RUBRIC, source="bench")
     answers = make_answers(n)
     grade(rubric, answers[0])  # compile once, as a long-running process would
-    start = time.perf_counter()
+    # CPU time of this process: robust to other work on the machine (this is one core's rate).
+    start = time.process_time()
     for a in answers:
         grade(rubric, a)
-    return n / (time.perf_counter() - start)
+    return n / (time.process_time() - start)
 
 
 def cold_start(runs: int) -> float:

@@ -19,8 +19,12 @@ from .result import Evidence, MisconceptionHit, PointResult, Status
 from .rubric import AllOf, KeyPoint, Misconception, RegexRule, Rubric, Rule
 
 Span = tuple[int, int]
-_FUZZY_MIN = 6  # shortest stem that tolerates one edit
-_FUZZY_TWO = 9  # shortest stem that tolerates two edits
+_FUZZY_MIN = 5  # shortest word that tolerates one edit
+_FUZZY_TWO = 9  # shortest word that tolerates two edits
+
+
+def _allowed_edits(word: str) -> int:
+    return 2 if len(word) >= _FUZZY_TWO else 1 if len(word) >= _FUZZY_MIN else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,9 +103,18 @@ class CompiledRubric:
         self._phrases: dict[tuple[str, bool], Phrase] = {}
         self.points = [self._item(kp, kp.fuzzy) for kp in rubric.key_points]
         self.misconceptions = [self._item(mc, mc.fuzzy) for mc in rubric.misconceptions]
-        vocab = {t.stem for p in self._phrases.values() for t in p.toks if t.fuzzy}
-        self._vocab = sorted(vocab)
-        self._exact_vocab = {t.stem for p in self._phrases.values() for t in p.toks}
+        # Fuzzy vocabulary: rubric words (as written) and their stems, each with its edit budget.
+        words = {t.text: t.stem for p in self._phrases.values() for t in p.toks if t.fuzzy}
+        self._vocab = sorted(words)
+        self._vocab_stem = words
+        stems: dict[str, int] = {}
+        for word, st in words.items():
+            stems[st] = max(stems.get(st, 0), _allowed_edits(word))
+        self._stem_budget = stems
+        self._stems = sorted(stems)
+        self._exact_vocab = {t.stem for p in self._phrases.values() for t in p.toks} | {
+            t.text for p in self._phrases.values() for t in p.toks
+        }
         self._fuzzy_memo: dict[str, tuple[str, ...]] = {}
 
     # ----------------------------------------------------------------- compile
@@ -150,19 +163,23 @@ class CompiledRubric:
         )
 
     # ----------------------------------------------------------------- match
-    def _fuzzy(self, token_stem: str) -> tuple[str, ...]:
-        hit = self._fuzzy_memo.get(token_stem)
+    def _fuzzy(self, word: str, word_stem: str) -> tuple[str, ...]:
+        """Stems of rubric words that `word` is a typo of (one edit for 5+ letters, two for 9+)."""
+        hit = self._fuzzy_memo.get(word)
         if hit is not None:
             return hit
-        found: list[str] = []
-        if len(token_stem) >= _FUZZY_MIN - 1 and token_stem.isalpha() and token_stem not in self._exact_vocab:
-            for cand, dist, _ in process.extract(token_stem, self._vocab, scorer=OSA.distance, score_cutoff=2, limit=None):
-                allowed = 2 if len(cand) >= _FUZZY_TWO else 1 if len(cand) >= _FUZZY_MIN else 0
-                if dist <= allowed and cand[0] == token_stem[0]:
-                    found.append(cand)
-        result = tuple(found)
+        found: set[str] = set()
+        if word.isalpha() and word not in self._exact_vocab and word_stem not in self._exact_vocab:
+            for cand, dist, _ in process.extract(word, self._vocab, scorer=OSA.distance, score_cutoff=2, limit=None):
+                if dist <= _allowed_edits(cand) and cand[0] == word[0] and (len(word) >= _FUZZY_MIN or len(cand) > _FUZZY_MIN):
+                    found.add(self._vocab_stem[cand])
+            # inflected typos: "dropuots" is one edit from "dropout" once both are stemmed
+            for cand, dist, _ in process.extract(word_stem, self._stems, scorer=OSA.distance, score_cutoff=2, limit=None):
+                if dist <= self._stem_budget[cand] and cand[0] == word[0] and (len(word) >= _FUZZY_MIN or len(cand) > _FUZZY_MIN):
+                    found.add(cand)
+        result = tuple(sorted(found))
         if len(self._fuzzy_memo) < 200_000:
-            self._fuzzy_memo[token_stem] = result
+            self._fuzzy_memo[word] = result
         return result
 
     def scan(self, norm: Normalized) -> _Scan:
@@ -174,9 +191,9 @@ class CompiledRubric:
             fuzzy_at: dict[int, tuple[str, ...]] = {}
             fuzzy_index: dict[str, list[int]] = {}
             if self._vocab:
-                for i, s in enumerate(toks.stem):
-                    if len(s) >= _FUZZY_MIN - 1 and not toks.cjk[i]:
-                        aliases = self._fuzzy(s)
+                for i, word in enumerate(toks.text):
+                    if len(word) >= _FUZZY_MIN - 1 and not toks.cjk[i]:
+                        aliases = self._fuzzy(word, toks.stem[i])
                         if aliases:
                             fuzzy_at[i] = aliases
                             for alias in aliases:
@@ -267,7 +284,7 @@ def compile_phrase(raw: str, *, fuzzy: bool = True, uid: int = 0) -> Phrase:
     tt = tokenize(text)
     for word, st, end, cjk in zip(tt.text, tt.stem, tt.end, tt.cjk, strict=True):
         prefix = text[end : end + 1] == "*" and not cjk
-        allow = fuzzy and not cjk and not prefix and st.isalpha() and len(st) >= _FUZZY_MIN
+        allow = fuzzy and not cjk and not prefix and word.isalpha() and len(word) >= _FUZZY_MIN
         toks.append(PTok(word, word if prefix else st, cjk, prefix, allow))
     return Phrase(raw, tuple(toks), uid)
 

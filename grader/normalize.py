@@ -204,7 +204,8 @@ def normalize(text: str) -> Normalized:
     return norm
 
 
-_GAP_BREAK_RE = re.compile(r"[,;:!?\n()\[\]\"<>]|\.(?:\s|$)")
+# Punctuation a phrase never runs across (brackets are fine: "f(x)", "model.eval()").
+_GAP_BREAK_RE = re.compile(r"[,;:!?\n]|\.(?:\s|$)")
 
 
 def tokenize(text: str) -> Tokens:
