@@ -34,6 +34,9 @@ _NOT_CUES_ZH = (
     # A-not-A questions ("whether") and fallbacks ("if that fails")
     "是不是", "有没有", "会不会", "要不要", "能不能", "对不对", "好不好", "可不可以", "用不用", "需不需要",
     "不行就", "不行的话", "实在不行", "再不行",
+    # 别/未/无/非 inside ordinary words
+    "区别", "个别", "类别", "分别", "特别", "识别", "级别", "差别", "辨别", "鉴别", "性别", "告别", "派别", "别的", "别人",
+    "未来", "无关紧要", "并非常",
 )
 _NOT_CUES_EN = (
     "not only", "not just", "no matter", "no doubt", "whether or not", "if not", "nothing but", "not to mention",
@@ -69,13 +72,18 @@ def _alternation(zh: tuple[str, ...], en: tuple[str, ...], en_first: str) -> re.
     return re.compile(f"(?=[{zh_first}{en_first}])(?:{zh_alt}|\\b(?:{'|'.join(en)})\\b)")
 
 
-_MASK_RE = _alternation(_NOT_CUES_ZH, _NOT_CUES_EN, "nwi")
 _CUE_RE = _alternation(_CUES_ZH, _CUES_EN, "a-z")
-_POST_RE = _alternation(_POST_ZH, _POST_EN, "a-z")
+# One pass finds all three; at a given position the first group that matches wins, so a
+# non-cue compound ("不同") shadows the cue inside it, and a denial ("也没用") its own 没.
+_SCAN_RE = re.compile(
+    "(?P<mask>" + _alternation(_NOT_CUES_ZH, _NOT_CUES_EN, "nwi").pattern + ")"
+    "|(?P<post>" + _alternation(_POST_ZH, _POST_EN, "a-z").pattern + ")"
+    "|(?P<cue>" + _CUE_RE.pattern + ")"
+)
 # Clause breaks: punctuation, and conjunctions that start a new claim.
 _BREAK_RE = re.compile(
-    r"(?=[,;!?\n:()\[\]\".bhatwysir但然而却因所不只反从同并另此否要])(?:"
-    r"[,;!?\n:()\[\]\"]|\.(?![0-9a-z])|"
+    r"(?=[,;!?\n:()\[\]\".\sbhatwysir但然而却因所不只反从同并另此否要])(?:"
+    r"[,;!?\n:()\[\]\"]|\.(?![0-9a-z])|\s-+\s|"
     r"\b(?:but|however|although|though|whereas|because|since|so|while|yet|instead|rather|and then|then|which)\b|"
     r"但是|但|然而|而是|而|却|因为|所以|因此|不过|只是|反而|从而|同时|并且|而且|另外|此外|否则|要不然|不然)"
 )
@@ -93,10 +101,17 @@ class _Analysis:
         text = norm.text
         self.breaks = [m.end() for m in _BREAK_RE.finditer(text)]
         self.sentences = [m.end() for m in _SENTENCE_RE.finditer(text)]
-        masks = [m.span() for m in _MASK_RE.finditer(text)]
-        self.cues = [m.span() for m in _CUE_RE.finditer(text) if not _inside(m.span(), masks)]
-        self.posts = [m.span() for m in _POST_RE.finditer(text) if not _inside(m.span(), masks)]
-        self.coords = [m.end() for m in _COORD_RE.finditer(text)]
+        self.cues: list[tuple[int, int]] = []
+        self.posts: list[tuple[int, int]] = []
+        for m in _SCAN_RE.finditer(text):
+            kind = m.lastgroup
+            if kind == "cue":
+                self.cues.append(m.span())
+            elif kind == "post":
+                # a denial negates what precedes it, and (holding a cue) what follows it
+                self.posts.append(m.span())
+                self.cues.append(m.span())
+        self.coords = [m.end() for m in _COORD_RE.finditer(text)] if self.cues else []
         # cumulative reach units at each token start, for measuring how far back a cue is
         self.starts = norm.tokens.start
         self.units = list(accumulate([1 if c else 2 for c in norm.tokens.cjk], initial=0))
@@ -115,10 +130,6 @@ class _Analysis:
     def clause_end(self, pos: int) -> int:
         i = bisect_right(self.breaks, pos)
         return self.breaks[i] - 1 if i < len(self.breaks) else 1 << 30
-
-
-def _inside(span: tuple[int, int], masks: list[tuple[int, int]]) -> bool:
-    return any(s <= span[0] and span[1] <= e for s, e in masks)
 
 
 def _last_before(offsets: list[int], pos: int) -> int:

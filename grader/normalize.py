@@ -56,10 +56,29 @@ _PUNCT = str.maketrans(
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK_RE = re.compile(f"[{_CJK}]")
 # Latin words may carry an apostrophe suffix (don't, model's); numbers keep decimals.
-_TOKEN_RE = re.compile(rf"([a-z0-9\u03b1-\u03c9]+(?:\.[0-9]+)*(?:'[a-z]+)?)|([{_CJK}]+)")
+
+
+def _cjk_class_without(chars: str) -> str:
+    """The CJK character ranges with `chars` cut out (re has no class subtraction)."""
+    ranges = [(0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF)]
+    for c in sorted(map(ord, chars)):
+        out = []
+        for lo, hi in ranges:
+            if lo <= c <= hi:
+                out += [r for r in ((lo, c - 1), (c + 1, hi)) if r[0] <= r[1]]
+            else:
+                out.append((lo, hi))
+        ranges = out
+    return "".join(f"{chr(lo)}-{chr(hi)}" if lo < hi else chr(lo) for lo, hi in ranges)
+
+
+FILLER_ZH_CHARS = "的地得了着"
+# Latin words (may carry an apostrophe suffix: don't, model's; numbers keep decimals), or a run
+# of CJK characters without the fillers, which the regex skips so runs need no filtering.
+_TOKEN_RE = re.compile(rf"([a-z0-9\u03b1-\u03c9]+(?:\.[0-9]+)*(?:'[a-z]+)?)|([{_cjk_class_without(FILLER_ZH_CHARS)}]+)")
 
 FILLER_EN = frozenset({"the", "a", "an", "is", "are", "was", "were", "be", "been", "being", "it", "its"})
-FILLER_ZH = frozenset("的地得了着")
+FILLER_ZH = frozenset("的地得了着")  # keep in step with FILLER_ZH_CHARS
 
 _CONTRACTIONS = {"can't": "can", "won't": "will", "shan't": "shall", "ain't": "is"}
 # Chat-style contractions without the apostrophe.
@@ -217,15 +236,14 @@ def tokenize(text: str) -> Tokens:
         word, run = m.groups()
         start, end = m.span()
         if run is not None:
-            # a run of CJK characters: one token each, fillers dropped
-            kept = [i for i, c in enumerate(run) if c not in FILLER_ZH]
-            chars = [run[i] for i in kept] if len(kept) < len(run) else list(run)
+            # a run of CJK characters: one token each
+            chars = list(run)
             t_text.extend(chars)
             t_stem.extend(chars)
-            t_start.extend([start + i for i in kept])
-            t_end.extend([start + i + 1 for i in kept])
-            t_cjk.extend([True] * len(kept))
-            toks.n_cjk += len(kept)
+            t_start.extend(range(start, end))
+            t_end.extend(range(start + 1, end + 1))
+            t_cjk.extend([True] * len(chars))
+            toks.n_cjk += len(chars)
             continue
         if word.isalpha():
             toks.n_words += 1

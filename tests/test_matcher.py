@@ -217,3 +217,13 @@ def test_phrase_regressions(match: str, answer: str, status: str) -> None:
 def test_negation_scope(answer: str, status: str) -> None:
     r = one_point("[{all: [[调大, increas*, 'larger'], [学习率, learning rate]], window: 40}, 学习率太小]")
     assert statuses(r, answer)["p"] == status
+
+
+def test_bie_compounds_and_dashes() -> None:
+    # regressions: 区别/类别 read as the imperative 别; a spaced dash did not end a clause
+    r = one_point("[{all: [rmsnorm, [不减去均值, 不减均值, no mean]]}, 按类别加权]")
+    assert statuses(r, "RMSNorm 和 LayerNorm 的区别是 RMSNorm 不减去均值")["p"] == "met"
+    assert statuses(r, "可以按类别加权")["p"] == "met"
+    assert statuses(r, "别按类别加权")["p"] == "contradicted"
+    r2 = one_point("[scale the lr linearly]")
+    assert statuses(r2, "Bigger batch isn't always better - scale the LR linearly")["p"] == "met"
