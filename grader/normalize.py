@@ -224,7 +224,7 @@ def normalize(text: str) -> Normalized:
 
 
 # Punctuation a phrase never runs across (brackets are fine: "f(x)", "model.eval()").
-_GAP_BREAK_RE = re.compile(r"[,;:!?\n]|\.(?:\s|$)")
+_GAP_BREAK_RE = re.compile(r"[,;:!?]|\.(?:\s|$)|\n[ \t]*\n")
 
 
 def tokenize(text: str) -> Tokens:

@@ -227,3 +227,16 @@ def test_bie_compounds_and_dashes() -> None:
     assert statuses(r, "别按类别加权")["p"] == "contradicted"
     r2 = one_point("[scale the lr linearly]")
     assert statuses(r2, "Bigger batch isn't always better - scale the LR linearly")["p"] == "met"
+
+
+def test_hard_wrapped_lines_stay_one_sentence(mini: Rubric) -> None:
+    # regression: a line break inside a sentence ended it, so all-of rules failed on wrapped text
+    assert statuses(mini, "At inference time dropout is\nturned off.")["inference-off"] == "met"
+    assert statuses(mini, "dropout is not\nturned off at inference")["inference-off"] == "contradicted"
+    # a new list item is a new sentence
+    assert statuses(mini, "- inference: see below\n- off topic")["inference-off"] == "missing"
+
+
+def test_negative_looking_adjectives_are_not_cues() -> None:
+    r = one_point("[{all: [[罚到零, 变成0], [参数, 权重]]}]")
+    assert statuses(r, "L1 会把没用的参数罚到零")["p"] == "met"
