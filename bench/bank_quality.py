@@ -4,7 +4,9 @@ Reads bench/holdout/answers.jsonl (written by someone who never saw the rubrics)
 prints Spearman ρ and mean absolute error against the expert's 0–100, per question and
 overall, plus the mean score of negated, misconception and injection answers.
 
-    python bench/bank_quality.py [--bank DIR] [--worst 10]
+    python bench/bank_quality.py [--bank DIR] [--worst 10] [--data bench/devset/answers.jsonl]
+
+bench/holdout/ is the test set (never tune against it); bench/devset/ is for tuning.
 """
 
 from __future__ import annotations
@@ -51,9 +53,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--bank", default=None)
     parser.add_argument("--worst", type=int, default=10)
+    parser.add_argument("--data", type=Path, default=HOLDOUT, help="graded answers (JSONL); default: the held-out test set")
+    parser.add_argument("--question", default=None, help="only this question id")
     args = parser.parse_args()
     bank = load_bank(args.bank)
-    rows = [json.loads(line) for line in HOLDOUT.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [json.loads(line) for line in args.data.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if args.question:
+        rows = [r for r in rows if r["question_id"] == args.question]
     by_q: dict[str, list[tuple[float, float]]] = defaultdict(list)
     by_kind: dict[str, list[float]] = defaultdict(list)
     by_lang: dict[str, list[tuple[float, float]]] = defaultdict(list)

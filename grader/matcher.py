@@ -243,7 +243,9 @@ class CompiledRubric:
         norm = scan.norm
         if rule.regex is not None:
             return [
-                Hit(((m.start(), m.end()),), is_negated(norm, [m.span()])) for m in rule.regex.finditer(norm.text) if m.end() > m.start()
+                Hit(((m.start(), m.end()),), is_negated(norm, [m.span()], pattern=rule.regex.pattern))
+                for m in rule.regex.finditer(norm.text)
+                if m.end() > m.start()
             ]
         occurrences: list[list[Span]] = []
         for concept in rule.concepts:

@@ -47,7 +47,8 @@ _CUES_ZH = (
 # Predicates that deny what comes just before them in the clause.
 _POST_ZH = (
     "也没用", "没有用", "没什么用", "没用", "不管用", "没效果", "没有效果", "无效", "不起作用", "没有帮助", "没帮助",
-    "是错的", "是错误的", "不对", "不成立", "不正确", "不能用", "不好用", "用不了", "不可取", "行不通",
+    "是错的", "是错误的", "不对", "不成立", "不正确", "不能用", "不好用", "用不了", "不可取", "行不通", "不可用",
+    "不靠谱", "不推荐",
 )
 # fmt: on
 
@@ -94,7 +95,10 @@ _MASK_NEXT_EN = frozenset(
 )
 _MASK_PREV_EN = frozenset({("if", "not"), ("or", "not")})
 # English denials after the claim: "does not help", "isn't needed", "is useless", "has no effect".
-_POST_NEXT_EN = frozenset({"help", "work", "matter", "apply", "needed", "necessary", "required", "true", "correct", "effect", "difference"})
+_POST_NEXT_EN = frozenset(
+    {"help", "work", "matter", "apply", "needed", "necessary", "required", "true", "correct", "effect", "difference", "useful",
+     "recommended", "advisable", "effective"}
+)  # fmt: skip
 _POST_WORD_EN = frozenset({"useless", "unnecessary", "pointless"})
 _POST_AFTER_BE_EN = frozenset({"wrong", "false", "incorrect", "myth"})
 _COORD_EN = frozenset({"and", "or", "nor"})
@@ -178,7 +182,11 @@ class _Analysis:
                     prev = words[i - 2]  # "and do not", "and don't" (do + not share the word)
                 if prev in _COORD_EN:
                     coords.append(pos)
-            elif w in _POST_WORD_EN or (w in _POST_AFTER_BE_EN and text[max(0, pos - 4) : pos] in ("is ", " is ", "are ")):
+            elif (
+                w in _POST_WORD_EN
+                or (w in _POST_AFTER_BE_EN and text[max(0, pos - 4) : pos] in ("is ", " is ", "are "))
+                or (w == "bad" and i + 1 < n and words[i + 1] == "idea")
+            ):
                 posts.append((pos, ends[i]))
         breaks.sort()
         self.breaks = breaks
@@ -236,8 +244,12 @@ def same_sentence(norm: Normalized, a: int, b: int) -> bool:
     return bisect_right(ends, a) == bisect_right(ends, b)
 
 
-def is_negated(norm: Normalized, spans: list[tuple[int, int]]) -> bool:
-    """Whether a match made of `spans` (its parts) is negated: true when any part is."""
+def is_negated(norm: Normalized, spans: list[tuple[int, int]], *, pattern: str | None = None) -> bool:
+    """Whether a match made of `spans` (its parts) is negated: true when any part is.
+
+    For a regex hit, give its `pattern`: a cue inside the hit then counts too, unless the
+    pattern spells it out ("推理时?不缩放" asks for the 不; a gap like ".{0,10}" does not).
+    """
     if not spans:
         return False
     a = _analysis(norm)
@@ -248,7 +260,12 @@ def is_negated(norm: Normalized, spans: list[tuple[int, int]]) -> bool:
         lo = a.scope_start(start)
         for cs, ce in a.cues[bisect_left(a.cues, (lo, 0)) :]:
             if cs >= start:
-                break
+                if pattern is not None and ce <= end and norm.text[cs:ce] not in pattern:
+                    count += 1
+                    continue
+                if cs >= end:
+                    break
+                continue
             if not any(s <= cs and ce <= e for s, e in spans):
                 count += 1  # a cue inside a matched phrase is what the rubric asked for ("不丢弃")
         hi = min(end + POST_REACH, a.clause_end(end))

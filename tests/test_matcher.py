@@ -240,3 +240,16 @@ def test_hard_wrapped_lines_stay_one_sentence(mini: Rubric) -> None:
 def test_negative_looking_adjectives_are_not_cues() -> None:
     r = one_point("[{all: [[罚到零, 变成0], [参数, 权重]]}]")
     assert statuses(r, "L1 会把没用的参数罚到零")["p"] == "met"
+
+
+def test_cues_inside_a_regex_gap_count_unless_the_pattern_spells_them() -> None:
+    gap = one_point("[{regex: '量化.{0,6}减少.{0,4}参数量'}]")
+    assert statuses(gap, "量化会减少参数量")["p"] == "met"
+    assert statuses(gap, "量化不会减少参数量")["p"] == "contradicted"
+    spelled = one_point("[{regex: '推理时?(不|无需)缩放'}]")
+    assert statuses(spelled, "推理时不缩放")["p"] == "met"
+
+
+@pytest.mark.parametrize("answer", ["伪标签不能用", "pseudo labels are not useful", "pseudo labels are a bad idea", "伪标签不靠谱"])
+def test_more_denials(answer: str) -> None:
+    assert statuses(one_point("[伪标签, pseudo label]"), answer)["p"] == "contradicted"
