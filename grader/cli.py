@@ -191,3 +191,365 @@ def check_cmd(
         click.echo(render(report, fmt, strict=strict))
     if report.failed(strict=strict):
         sys.exit(1)
+
+
+# --------------------------------------------------------------------------- batch, merge, report (issue 5)
+
+
+@main.command("batch")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "-o",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="GRADER_OUT",
+    help="Output folder (rerun with the same folder to resume). Env: GRADER_OUT.",
+)
+@bank_option
+@lang_option
+@click.option(
+    "--workers",
+    "-j",
+    type=click.IntRange(0),
+    default=0,
+    envvar="GRADER_WORKERS",
+    help="Matcher processes (0 = one per CPU). Env: GRADER_WORKERS.",
+)
+@click.option(
+    "--encoding",
+    default=None,
+    envvar="GRADER_ENCODING",
+    help="Input text encoding (default: detect UTF-8, UTF-8 with BOM, GBK/GB18030). Env: GRADER_ENCODING.",
+)
+@click.option(
+    "--columns",
+    default=None,
+    envvar="GRADER_COLUMNS",
+    help="Map column names, e.g. student=学号,question=题号,answer=答案. Env: GRADER_COLUMNS.",
+)
+@click.option(
+    "--max-chars",
+    type=int,
+    default=5000,
+    show_default=True,
+    envvar="GRADER_MAX_CHARS",
+    help="Longer answers are graded truncated and flagged. Env: GRADER_MAX_CHARS.",
+)
+@click.option(
+    "--shard",
+    default=None,
+    envvar="GRADER_SHARD",
+    help="K/N: grade only the K-th of N shares of the input (by student). Env: GRADER_SHARD.",
+)
+@click.option("--restart", is_flag=True, help="Discard earlier results in --out instead of resuming.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal, unless CI is set).")
+@click.option("--no-report", is_flag=True, help="Skip report.html (build it later with `grader report`).")
+@friendly_errors
+def batch_cmd(
+    inputs: tuple[Path, ...],
+    out: Path,
+    bank_dir: Path | None,
+    lang: str | None,
+    workers: int,
+    encoding: str | None,
+    columns: str | None,
+    max_chars: int,
+    shard: str | None,
+    restart: bool,
+    progress: bool | None,
+    no_report: bool,
+) -> None:
+    """Grade a cohort: INPUT files (CSV, TSV, JSONL, XLSX) with student, question and answer columns.
+
+    Exits 0 when every row was graded, 3 when some rows had errors (see errors.csv), 2 on usage errors.
+    """
+    from .batch import BatchOptions, format_summary, parse_columns, parse_shard, run_batch
+
+    opts = BatchOptions(
+        inputs=list(inputs),
+        out=out,
+        bank=bank_dir,
+        lang=lang,
+        workers=workers,
+        encoding=encoding,
+        columns=parse_columns(columns),
+        max_chars=max_chars,
+        shard=parse_shard(shard),
+        restart=restart,
+        progress=progress,
+        report=not no_report,
+    )
+    try:
+        summary = run_batch(opts)
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted: finished rows are saved in {out}; rerun the same command to resume", err=True)
+        sys.exit(130)
+    click.echo(format_summary(summary), err=True)
+    sys.exit(summary.exit_code)
+
+
+@main.command("merge")
+@click.argument("dirs", nargs=-1, required=True, type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option(
+    "--out", "-o", "out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder for the combined outputs."
+)
+@click.option("--partial", is_flag=True, help="Merge even if some shards are missing.")
+@bank_option
+@lang_option
+@friendly_errors
+def merge_cmd(dirs: tuple[Path, ...], out: Path, partial: bool, bank_dir: Path | None, lang: str | None) -> None:
+    """Combine the output folders of `grader batch --shard K/N` runs into --out."""
+    from .batch import format_summary, merge
+
+    summary = merge(list(dirs), out, allow_partial=partial, lang=lang, bank_path=bank_dir)
+    click.echo(format_summary(summary), err=True)
+    sys.exit(summary.exit_code)
+
+
+@main.command("report")
+@click.argument("dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@bank_option
+@lang_option
+@friendly_errors
+def report_cmd(dir: Path, bank_dir: Path | None, lang: str | None) -> None:
+    """Rebuild DIR/report.html from DIR/results.jsonl."""
+    from .report import build_report
+
+    path = build_report(dir, lang=lang, bank=load_bank(bank_dir) if bank_dir else None)
+    click.echo(str(path))
+
+
+# --------------------------------------------------------------------------- practice, progress (issue 6)
+
+db_option = click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="GRADER_DB",
+    default=None,
+    help="The practice history (sqlite; default: history.sqlite3 in your data folder). Env: GRADER_DB.",
+)
+
+
+@main.command("practice")
+@click.option("--tag", "tags", multiple=True, envvar="GRADER_TAG", help="Only questions with this tag (repeatable). Env: GRADER_TAG.")
+@click.option("--question", "-q", default=None, help="Practise this question id only.")
+@click.option(
+    "--lang",
+    type=click.Choice(["zh", "en"]),
+    envvar="GRADER_LANG",
+    default=None,
+    help="Language of questions and feedback (default: follow your answers). Env: GRADER_LANG.",
+)
+@bank_option
+@click.option(
+    "--judge", is_flag=True, envvar="GRADER_JUDGE", help="Grade with the LLM judge as well (needs an endpoint). Env: GRADER_JUDGE."
+)
+@db_option
+@friendly_errors
+def practice_cmd(
+    tags: tuple[str, ...], question: str | None, lang: str | None, bank_dir: Path | None, judge: bool, db: Path | None
+) -> None:
+    """Practise interview questions with instant feedback; remembers what you miss.
+
+    On a terminal: an interactive session (commands: hint, answer, skip, quit).
+    With stdin not a terminal: grade the one answer read from stdin, print the result and exit.
+    """
+    from .practice import practise
+
+    interactive = sys.stdin.isatty()
+    text = None if interactive else sys.stdin.read()
+    practise(
+        load_bank(bank_dir),
+        console(),
+        tags=tags,
+        question=question,
+        lang=lang,
+        db=db,
+        judge=judge,
+        interactive=interactive,
+        answer_text=text,
+    )
+
+
+@main.command("progress")
+@db_option
+@bank_option
+@click.option("--lang", type=click.Choice(["zh", "en"]), envvar="GRADER_LANG", default=None, help="Report language. Env: GRADER_LANG.")
+@click.option(
+    "--export",
+    "export_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write every attempt to FILE (.csv or .jsonl).",
+)
+@friendly_errors
+def progress_cmd(db: Path | None, bank_dir: Path | None, lang: str | None, export_path: Path | None) -> None:
+    """Your practice history: best and last scores, weakest key points, trend over time."""
+    import time
+
+    from .history import open_history
+    from .practice import locale_lang
+    from .progress import export, render_progress
+
+    with open_history(db) as history:
+        attempts = history.attempts()
+    if export_path is not None:
+        n = export(attempts, export_path)
+        click.echo(f"wrote {n} attempts to {export_path}", err=True)
+        return
+    try:
+        bank = load_bank(bank_dir)
+    except GraderError:
+        bank = None  # the report still works from the history alone, showing point ids
+    console().print(render_progress(attempts, bank, now=time.time(), lang=lang or locale_lang()))
+
+
+# --------------------------------------------------------------------------- eval, suggest, draft (issue 7)
+
+columns_eval_option = click.option(
+    "--columns",
+    default=None,
+    envvar="GRADER_COLUMNS",
+    help="Map column names, e.g. question=题号,answer=答案,score=分数,score2=复评. Env: GRADER_COLUMNS.",
+)
+id_format_option = click.option(
+    "--id-format",
+    default="{}",
+    show_default=True,
+    envvar="GRADER_ID_FORMAT",
+    help="Rubric id for a dataset question id, e.g. 'asap-{}' maps question 1 to asap-1. Env: GRADER_ID_FORMAT.",
+)
+
+
+@main.command("eval")
+@click.argument("datasets", nargs=-1, required=True, type=click.Path(path_type=Path))
+@bank_option
+@columns_eval_option
+@id_format_option
+@click.option("--encoding", default=None, envvar="GRADER_ENCODING", help="Text encoding (default: detect). Env: GRADER_ENCODING.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, envvar="GRADER_EVAL_FORMAT")
+@click.option(
+    "--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write a small HTML page with plots."
+)
+@click.option("--worst", type=click.IntRange(0), default=10, show_default=True, help="How many worst disagreements to show.")
+@click.option("--judge", is_flag=True, envvar="GRADER_JUDGE", help="Grade with the LLM judge (prints its token usage). Env: GRADER_JUDGE.")
+@click.option(
+    "--judge-policy",
+    type=click.Choice(["review", "full"]),
+    default=None,
+    envvar="GRADER_JUDGE_POLICY",
+    help="How the judge and matcher combine.",
+)
+@friendly_errors
+def eval_cmd(
+    datasets: tuple[Path, ...],
+    bank_dir: Path | None,
+    columns: str | None,
+    id_format: str,
+    encoding: str | None,
+    fmt: str,
+    html_path: Path | None,
+    worst: int,
+    judge: bool,
+    judge_policy: str | None,
+) -> None:
+    """Agreement with human graders on DATASET (CSV/TSV/JSONL: question, answer, score[, score2]).
+
+    Pearson, Spearman, QWK, RMSE, MAE and confusion matrices per question and overall, the
+    human-human ceiling when a second score exists, and the worst disagreements explained.
+    """
+    from .evaluate import format_json, format_text, parse_columns, run_eval
+
+    bank = load_bank(bank_dir)
+    report = run_eval(
+        list(datasets),
+        bank,
+        columns=parse_columns(columns),
+        encoding=encoding,
+        id_format=id_format,
+        judge=judge,
+        judge_policy=judge_policy,
+        worst=worst,
+        bank_name=str(bank.path),
+        html_path=html_path,
+    )
+    click.echo(format_json(report) if fmt == "json" else format_text(report))
+
+
+@main.command("suggest")
+@click.argument("rubric_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--graded", "graded", multiple=True, required=True, type=click.Path(path_type=Path), help="Human-scored answers (CSV/TSV/JSONL); repeatable.")
+@columns_eval_option
+@id_format_option
+@click.option("--question", default=None, help="Use the rows with this question id (default: rows whose id maps to the rubric's id).")
+@click.option("--folds", type=click.IntRange(2, 10), default=3, show_default=True, help="1 of FOLDS is held out to measure proposals.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Changes which rows are held out.")
+@click.option("--min-support", type=click.IntRange(1), default=5, show_default=True, help="Fewest mined answers a phrase must come from.")
+@click.option("--min-gain", type=click.FloatRange(0), default=0.002, show_default=True, help="Smallest QWK gain on the mining fold worth proposing.")
+@click.option("--candidates", type=click.IntRange(1), default=40, show_default=True, help="How many mined phrases to try.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--apply", "apply", is_flag=True, help="Write the accepted proposals into RUBRIC_FILE (comments and order kept).")
+@friendly_errors
+def suggest_cmd(
+    rubric_file: Path,
+    graded: tuple[Path, ...],
+    columns: str | None,
+    id_format: str,
+    question: str | None,
+    folds: int,
+    seed: int,
+    min_support: int,
+    candidates: int,
+    min_gain: float,
+    fmt: str,
+    apply: bool,
+) -> None:
+    """Propose new alternatives and exclusions for RUBRIC_FILE from human-scored answers.
+
+    Each proposal shows its effect on QWK on a held-out fold. Nothing is written without --apply.
+    """
+    from .evaluate import parse_columns
+    from .suggest import format_report, run_suggest
+
+    report, written = run_suggest(
+        rubric_file,
+        list(graded),
+        columns=parse_columns(columns),
+        question=question,
+        id_format=id_format,
+        folds=folds,
+        seed=seed,
+        min_support=min_support,
+        candidates=candidates,
+        min_gain=min_gain,
+        apply=apply,
+    )
+    click.echo(report.model_dump_json(indent=2) if fmt == "json" else format_report(report, applied=written if apply else None))
+
+
+@main.command("draft")
+@click.option("--question", "-q", required=True, help="The question text.")
+@click.option("--reference", "-r", required=True, help="The reference answer: text, a file name, or '-' for stdin.")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default=None, help="The language of question and reference (default: detect).")
+@click.option("--id", "rubric_id", default=None, help="The rubric id (default: a slug of the question).")
+@click.option("--max-score", type=click.FloatRange(min=0, min_open=True), default=100.0, show_default=True)
+@click.option("--max-points", type=click.IntRange(1, 20), default=6, show_default=True, help="At most this many key points.")
+@click.option("--judge", is_flag=True, envvar="GRADER_JUDGE", help="Let the LLM judge propose points, alternatives and misconceptions.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the YAML here (default: stdout).")
+@friendly_errors
+def draft_cmd(question: str, reference: str, lang: str | None, rubric_id: str | None, max_score: float, max_points: int, judge: bool, output: Path | None) -> None:
+    """Draft a rubric YAML from a reference answer, with # REVIEW: comments for a person to check."""
+    from .draft import draft_rubric, judge_draft, read_reference
+
+    ref = read_reference(reference)
+    if judge:
+        text = judge_draft(question, ref, lang=lang)
+    else:
+        text = draft_rubric(question, ref, lang=lang, rubric_id=rubric_id, max_score=max_score, max_points=max_points)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)

@@ -376,17 +376,19 @@ def compiled(rubric: Rubric) -> CompiledRubric:
 
 
 def evidence(norm: Normalized, spans: Iterable[Span], limit: int = 3) -> list[Evidence]:
-    """Evidence in the original text for the first `limit` distinct normalised spans."""
-    out: list[Evidence] = []
-    seen: set[tuple[int, int]] = set()
-    for start, end in spans:
-        s, e = norm.span(start, end)
-        if (s, e) in seen or e <= s:
+    """Evidence in the original text: overlapping spans merged, in reading order, at most `limit`."""
+    merged: list[list[int]] = []
+    for start, end in sorted(spans):
+        if end <= start:
             continue
-        seen.add((s, e))
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    out: list[Evidence] = []
+    for start, end in merged[:limit]:
+        s, e = norm.span(start, end)
         out.append(Evidence(start=s, end=e, text=norm.original[s:e]))
-        if len(out) >= limit:
-            break
     return out
 
 
