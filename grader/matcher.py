@@ -46,6 +46,12 @@ class Phrase:
     toks: tuple[PTok, ...]
     uid: int = 0
     """Index of the phrase in its compiled rubric (a cheap memo key)."""
+    keys: tuple[str, ...] = ()
+    """Index keys the phrase can start with (a CJK pair, or the first word's stem and text)."""
+
+    def __post_init__(self) -> None:
+        if self.toks and not self.keys:
+            object.__setattr__(self, "keys", _start_keys(self.toks))
 
 
 @dataclass(slots=True)
@@ -55,6 +61,17 @@ class CRule:
     concepts: list[list[Phrase]] = field(default_factory=list)
     window: int = 0
     regex: re.Pattern[str] | None = None
+    keys: list[frozenset[str]] = field(default_factory=list)
+    """Per concept: the index keys one of its phrases must find to start (a cheap liveness test)."""
+    open_ended: list[bool] = field(default_factory=list)
+    """Per concept: True when a prefix wildcard makes the key test impossible."""
+    rid: int = -1
+    """The rule's index in its compiled rubric."""
+
+    def __post_init__(self) -> None:
+        for concept in self.concepts:
+            self.keys.append(frozenset(k for p in concept for k in p.keys))
+            self.open_ended.append(any(p.toks[0].prefix or p.toks[0].fuzzy for p in concept))
 
 
 @dataclass(slots=True)
@@ -84,6 +101,13 @@ class Hit:
         return max(e for _, e in self.parts)
 
 
+def _start_keys(toks: tuple[PTok, ...]) -> tuple[str, ...]:
+    first = toks[0]
+    if first.cjk and len(toks) > 1 and toks[1].cjk:
+        return (first.text + toks[1].text,)
+    return (first.stem, first.text)
+
+
 @dataclass(slots=True)
 class _Scan:
     """One answer seen by one compiled rubric: tokens, fuzzy aliases, phrase memo."""
@@ -92,6 +116,10 @@ class _Scan:
     fuzzy_at: dict[int, tuple[str, ...]]
     fuzzy_index: dict[str, list[int]]
     memo: dict[int, list[Span]]
+    present: frozenset[str] = frozenset()
+    """Every key the answer can start a phrase with: stems, joined pairs, CJK pairs, typo aliases."""
+    live: set[int] = field(default_factory=set)
+    """Rules whose first concept can occur in the answer; the others are skipped unseen."""
 
 
 class CompiledRubric:
@@ -103,6 +131,17 @@ class CompiledRubric:
         self._phrases: dict[tuple[str, bool], Phrase] = {}
         self.points = [self._item(kp, kp.fuzzy) for kp in rubric.key_points]
         self.misconceptions = [self._item(mc, mc.fuzzy) for mc in rubric.misconceptions]
+        # Rules by a key their first concept needs: an answer only wakes the rules its words can start.
+        self._by_key: dict[str, list[int]] = {}
+        self._always: set[int] = set()
+        for rid, rule in enumerate(r for item in self.points + self.misconceptions for r in item.rules + item.partial):
+            rule.rid = rid
+            if rule.regex is not None or not rule.concepts or rule.open_ended[0]:
+                self._always.add(rid)
+            else:
+                for key in rule.keys[0]:
+                    self._by_key.setdefault(key, []).append(rid)
+        self._key_set = frozenset(self._by_key)
         # Fuzzy vocabulary: rubric words (as written) and their stems, each with its edit budget.
         words = {t.text: t.stem for p in self._phrases.values() for t in p.toks if t.fuzzy}
         self._vocab = sorted(words)
@@ -198,7 +237,11 @@ class CompiledRubric:
                             fuzzy_at[i] = aliases
                             for alias in aliases:
                                 fuzzy_index.setdefault(alias, []).append(i)
-            got = _Scan(norm, fuzzy_at, fuzzy_index, {})
+            present = frozenset(toks.index.keys() | toks.joined_index.keys() | toks.pair_index.keys() | fuzzy_index.keys())
+            live = set(self._always)
+            for key in self._key_set & present:
+                live.update(self._by_key[key])
+            got = _Scan(norm, fuzzy_at, fuzzy_index, {}, present, live)
             norm.cache[key] = got
         return got
 
@@ -210,7 +253,9 @@ class CompiledRubric:
         toks = scan.norm.tokens
         first = phrase.toks[0]
         if first.prefix:
-            starts: list[int] = [i for i, t in enumerate(toks.text) if t.startswith(first.text)]
+            starts: list[int] = toks.prefixed(first.text)
+        elif first.cjk and len(phrase.toks) > 1 and phrase.toks[1].cjk:
+            starts = toks.pair_index.get(first.text + phrase.toks[1].text, [])
         else:
             starts = list(toks.index.get(first.stem, ()))
             starts += toks.joined_index.get(first.text, ())
@@ -227,12 +272,11 @@ class CompiledRubric:
 
     def concept_spans(self, scan: _Scan, concept: list[Phrase]) -> list[Span]:
         """Sorted spans of any of the concept's phrases (cheap first-token test before matching)."""
-        toks = scan.norm.tokens
-        index, joined, fuzzy = toks.index, toks.joined_index, scan.fuzzy_index
+        present = scan.present
         found: list[Span] = []
         for p in concept:
             first = p.toks[0]
-            if first.prefix or first.stem in index or first.text in joined or (first.fuzzy and first.stem in fuzzy):
+            if first.prefix or (first.fuzzy and first.stem in scan.fuzzy_index) or not present.isdisjoint(p.keys):
                 found.extend(self.char_spans(scan, p))
         if len(found) > 1:
             found = sorted(set(found))
@@ -247,6 +291,12 @@ class CompiledRubric:
                 for m in rule.regex.finditer(norm.text)
                 if m.end() > m.start()
             ]
+        if rule.rid not in scan.live:
+            return []
+        present = scan.present
+        for keys, open_ended in zip(rule.keys, rule.open_ended, strict=True):
+            if not open_ended and keys.isdisjoint(present):
+                return []  # some concept cannot occur: the rule cannot match
         occurrences: list[list[Span]] = []
         for concept in rule.concepts:
             found = self.concept_spans(scan, concept)

@@ -130,11 +130,27 @@ class Tokens:
     """How many CJK characters (fillers excluded)."""
     n_words: int = 0
     """How many alphabetic Latin words."""
+    _sorted: tuple[list[str], list[int]] | None = None
     joined_index: dict[str, list[int]] = field(default_factory=dict)
     """Positions of each joined pair."""
+    pair_index: dict[str, list[int]] = field(default_factory=dict)
+    """Positions of each pair of consecutive CJK tokens (precise candidates for Chinese phrases)."""
 
     def __len__(self) -> int:
         return len(self.text)
+
+    def prefixed(self, prefix: str) -> list[int]:
+        """Positions of Latin tokens starting with `prefix` (sorted index, built on first use)."""
+        if self._sorted is None:
+            pairs = sorted((t, i) for i, (t, c) in enumerate(zip(self.text, self.cjk, strict=True)) if not c)
+            self._sorted = ([t for t, _ in pairs], [i for _, i in pairs])
+        words, positions = self._sorted
+        out = []
+        k = bisect_left(words, prefix)
+        while k < len(words) and words[k].startswith(prefix):
+            out.append(positions[k])
+            k += 1
+        return sorted(out)
 
     def adjacent(self, i: int) -> bool:
         """True when no clause punctuation separates token i-1 from token i."""
@@ -277,6 +293,19 @@ def tokenize(text: str) -> Tokens:
             index[key].append(i)
         else:
             index[key] = [i]
+    pairs = toks.pair_index
+    prev = ""
+    for i, (key, c) in enumerate(zip(t_text, t_cjk, strict=True)):
+        if c:
+            if prev:
+                pair = prev + key
+                if pair in pairs:
+                    pairs[pair].append(i - 1)
+                else:
+                    pairs[pair] = [i - 1]
+            prev = key
+        else:
+            prev = ""
     joined: list[str | None] = [None] * n
     for i in latin:
         j = i + 1
