@@ -239,8 +239,8 @@ class CompiledRubric:
                                 fuzzy_index.setdefault(alias, []).append(i)
             present = frozenset(toks.index.keys() | toks.joined_index.keys() | toks.pair_index.keys() | fuzzy_index.keys())
             live = set(self._always)
-            for key in self._key_set & present:
-                live.update(self._by_key[key])
+            for start_key in self._key_set & present:
+                live.update(self._by_key[start_key])
             got = _Scan(norm, fuzzy_at, fuzzy_index, {}, present, live)
             norm.cache[key] = got
         return got
