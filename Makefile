@@ -13,6 +13,7 @@ lint:
 
 bench:
 	.venv/bin/python bench/matcher.py
+	.venv/bin/python bench/batch.py
 
 check:
 	.venv/bin/grader check

@@ -1,0 +1,1213 @@
+"""Batch grading of a cohort: stream rows in, grade in parallel, append results durably, resume.
+
+Data flows one way: input files → `Row`s (`read_rows`) → checks (bad rows go to errors.csv) →
+dedupe on the normalised answer → matcher in worker processes → one line per row appended to
+results.jsonl and results.csv → students.csv and report.html at the end.
+
+Resume: every graded row is appended (and flushed) as soon as it is done, and every bad row is
+appended to errors.csv. A rerun with the same --out reads both files, skips rows already there,
+and grades the rest. `batch.json` pins the inputs, options and rubric versions; a change is an
+error (`BatchConflict`), never a silent mix of old and new results.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import json
+import os
+import re
+import signal
+import sys
+import time
+import zlib
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from .bank import Bank, load_bank
+from .errors import GraderError, InputError, UnknownRubricError
+from .grade import grade
+from .normalize import normalize_text
+from .result import FLAG_TRUNCATED, GradeResult
+from .rubric import Rubric
+
+MANIFEST = "batch.json"
+RESULTS_JSONL = "results.jsonl"
+RESULTS_CSV = "results.csv"
+STUDENTS_CSV = "students.csv"
+ERRORS_CSV = "errors.csv"
+REPORT_HTML = "report.html"
+
+DEFAULT_MAX_CHARS = 5000
+"""Answers longer than this are graded on their first DEFAULT_MAX_CHARS characters and flagged."""
+
+FORMAT_VERSION = 1
+
+ROLES = ("student", "question", "answer")
+# Header names recognised without --columns (compared case-insensitively, spaces/underscores ignored).
+DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "student": ("student", "studentid", "student_id", "sid", "learner", "学号", "学生", "学生id", "考号"),
+    "question": ("question", "questionid", "question_id", "qid", "rubric", "rubricid", "rubric_id", "题号", "题目", "题目id", "问题"),
+    "answer": ("answer", "response", "text", "answertext", "答案", "回答", "作答", "答题内容"),
+}
+
+RESULTS_CSV_HEADER = ["source", "row", "student_id", "question_id", "score", "max_score", "percent", "missing", "flags", "needs_review"]
+ERRORS_CSV_HEADER = ["source", "row", "student_id", "question_id", "error", "reason", "graded"]
+
+# Error kinds written to errors.csv.
+E_MISSING_STUDENT = "missing_student"
+E_MISSING_QUESTION = "missing_question"
+E_UNKNOWN_QUESTION = "unknown_question"
+E_EMPTY_ANSWER = "empty_answer"
+E_TOO_LONG = "too_long"
+E_UNDECODABLE = "undecodable"
+E_RAGGED = "ragged"
+E_MALFORMED = "malformed"
+E_GRADING_FAILED = "grading_failed"
+
+_SURROGATE_RE = re.compile("[\udc80-\udcff]")
+
+
+class BatchConflict(InputError):
+    """The output folder holds results from a different input, rubric or option set."""
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass(slots=True)
+class Row:
+    """One input row. `problem` is set when the row cannot be graded as is."""
+
+    src: int
+    """Index of the input file in the command line."""
+    row: int
+    """Row number as a spreadsheet shows it (header = 1) or the JSONL line number."""
+    student_id: str = ""
+    question_id: str = ""
+    answer: str = ""
+    problem: tuple[str, str] | None = None
+    """(error kind, reason) for a row that could not be read."""
+
+
+def detect_encoding(path: Path, sample_size: int = 1 << 18) -> str:
+    """The text encoding of `path`: utf-8-sig (BOM), utf-8, or gb18030 (a superset of GBK).
+
+    A file whose non-ASCII bytes are mostly invalid UTF-8 but valid GB18030 is GB18030; a UTF-8
+    file with a few bad bytes stays UTF-8 (those rows are reported as undecodable).
+    """
+    with path.open("rb") as f:
+        sample = f.read(sample_size)
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    decoded = sample.decode("utf-8", errors="surrogateescape")
+    bad = len(_SURROGATE_RE.findall(decoded))
+    if bad == 0:
+        return "utf-8"
+    non_ascii = sum(1 for b in sample if b >= 0x80)
+    for cut in range(4):  # the sample may end inside a character
+        try:
+            sample[: len(sample) - cut].decode("gb18030")
+        except UnicodeDecodeError:
+            continue
+        if bad > 0.2 * non_ascii:
+            return "gb18030"
+        break
+    return "utf-8"
+
+
+def _canon(name: str) -> str:
+    return re.sub(r"[\s_\-]+", "", str(name)).casefold()
+
+
+def resolve_columns(header: list[str], columns: dict[str, str] | None, *, source: str) -> dict[str, int]:
+    """Positions of the student, question and answer columns in `header`.
+
+    Raises:
+        InputError: a role has no column (names the file and lists the header).
+    """
+    canon = [_canon(h) for h in header]
+    out: dict[str, int] = {}
+    for role in ROLES:
+        wanted = [columns[role]] if columns and role in columns else list(DEFAULT_COLUMNS[role])
+        for name in wanted:
+            if _canon(name) in canon:
+                out[role] = canon.index(_canon(name))
+                break
+        else:
+            shown = ", ".join(header) if header else "(empty)"
+            if columns and role in columns:
+                raise InputError(f"{source}: no column {columns[role]!r} for {role} (header: {shown})")
+            raise InputError(f"{source}: no {role} column (header: {shown}); map one with --columns {role}=NAME")
+    return out
+
+
+def parse_columns(spec: str | None) -> dict[str, str] | None:
+    """`student=学号,question=题号,answer=答案` → {"student": "学号", ...}.
+
+    Raises:
+        InputError: an unknown role or a malformed pair.
+    """
+    if not spec:
+        return None
+    out: dict[str, str] = {}
+    for part in spec.split(","):
+        if not part.strip():
+            continue
+        role, sep, name = part.partition("=")
+        role = role.strip()
+        if not sep or not name.strip():
+            raise InputError(f"--columns: expected ROLE=NAME, got {part!r}")
+        if role not in ROLES:
+            raise InputError(f"--columns: unknown role {role!r} (roles: {', '.join(ROLES)})")
+        out[role] = name.strip()
+    return out
+
+
+def input_format(path: Path) -> str:
+    """csv, tsv, jsonl or xlsx, from the file name.
+
+    Raises:
+        InputError: an unsupported extension.
+    """
+    suffix = path.suffix.lower()
+    fmt = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".xlsx": "xlsx", ".xlsm": "xlsx"}.get(suffix)
+    if fmt is None:
+        raise InputError(f"{path}: unsupported input format {suffix or '(no extension)'!r}; use .csv, .tsv, .jsonl or .xlsx")
+    return fmt
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip() if not isinstance(value, str) else value
+
+
+def _make_row(src: int, rowno: int, fields: list[str], cols: dict[str, int], width: int) -> Row:
+    if len(fields) != width:
+        sid, qid = (fields[cols[r]].strip() if cols[r] < len(fields) else "" for r in ("student", "question"))
+        return Row(
+            src,
+            rowno,
+            _SURROGATE_RE.sub("?", sid),
+            _SURROGATE_RE.sub("?", qid),
+            problem=(E_RAGGED, f"{len(fields)} fields, the header has {width}"),
+        )
+    row = Row(src, rowno, fields[cols["student"]].strip(), fields[cols["question"]].strip(), fields[cols["answer"]])
+    if any(_SURROGATE_RE.search(f) for f in (row.student_id, row.question_id, row.answer)):
+        return Row(
+            src,
+            rowno,
+            _SURROGATE_RE.sub("?", row.student_id),
+            _SURROGATE_RE.sub("?", row.question_id),
+            problem=(E_UNDECODABLE, "bytes that are not valid in the file's encoding"),
+        )
+    return row
+
+
+def _read_delimited(path: Path, src: int, delimiter: str, encoding: str, columns: dict[str, str] | None) -> Iterator[Row]:
+    csv.field_size_limit(1 << 24)
+    with path.open("r", encoding=encoding, errors="surrogateescape", newline="") as f:
+        reader = csv.reader(f, delimiter=delimiter)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise InputError(f"{path}: the file is empty") from None
+        except csv.Error as exc:
+            raise InputError(f"{path}:1: unreadable header: {exc}") from None
+        cols = resolve_columns([h.strip() for h in header], columns, source=str(path))
+        rowno = 1
+        while True:
+            rowno += 1
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield Row(src, rowno, problem=(E_MALFORMED, f"line {reader.line_num}: {exc}"))
+                continue
+            if not fields or (len(fields) == 1 and not fields[0].strip()):
+                continue  # blank line
+            yield _make_row(src, rowno, fields, cols, len(header))
+
+
+def _read_jsonl(path: Path, src: int, encoding: str, columns: dict[str, str] | None) -> Iterator[Row]:
+    keys = {role: ([columns[role]] if columns and role in columns else list(DEFAULT_COLUMNS[role])) for role in ROLES}
+    with path.open("rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            if not raw.strip():
+                continue
+            try:
+                text = raw.decode(encoding)
+            except UnicodeDecodeError:
+                yield Row(src, lineno, problem=(E_UNDECODABLE, f"line {lineno} is not valid {encoding}"))
+                continue
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as exc:
+                yield Row(src, lineno, problem=(E_MALFORMED, f"invalid JSON: {exc.msg} (column {exc.colno})"))
+                continue
+            if not isinstance(obj, dict):
+                yield Row(src, lineno, problem=(E_MALFORMED, "a JSONL line must be an object"))
+                continue
+            canon = {_canon(k): v for k, v in obj.items()}
+            vals: dict[str, str] = {}
+            for role in ROLES:
+                value = next((canon[_canon(k)] for k in keys[role] if _canon(k) in canon), None)
+                vals[role] = "" if value is None else value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            yield Row(src, lineno, vals["student"].strip(), vals["question"].strip(), vals["answer"])
+
+
+def _read_xlsx(path: Path, src: int, columns: dict[str, str] | None) -> Iterator[Row]:
+    import zipfile
+
+    from openpyxl import load_workbook  # lazy: only xlsx inputs pay for it
+
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise InputError(f"{path}: not a readable .xlsx workbook ({exc})") from None
+    try:
+        ws = wb.active if wb.active is not None else wb.worksheets[0]
+        rows = ws.iter_rows(values_only=True)
+        header_cells = next(rows, None)
+        if header_cells is None:
+            raise InputError(f"{path}: the sheet is empty")
+        header = [_cell(c).strip() for c in header_cells]
+        while header and not header[-1]:
+            header.pop()
+        cols = resolve_columns(header, columns, source=str(path))
+        for rowno, cells in enumerate(rows, start=2):
+            fields = [_cell(c) for c in cells]
+            if not any(f.strip() for f in fields):
+                continue
+            # Spreadsheets pad or trim trailing empty cells; only content past the header is ragged.
+            if len(fields) > len(header) and any(f.strip() for f in fields[len(header) :]):
+                yield Row(src, rowno, problem=(E_RAGGED, f"cells beyond the header's {len(header)} columns"))
+                continue
+            fields = (fields + [""] * len(header))[: len(header)]
+            yield _make_row(src, rowno, fields, cols, len(header))
+    finally:
+        wb.close()
+
+
+def read_rows(path: Path, *, src: int = 0, encoding: str | None = None, columns: dict[str, str] | None = None) -> Iterator[Row]:
+    """Stream the rows of one input file (CSV, TSV, JSONL or XLSX).
+
+    Rows that cannot be read (ragged, undecodable, malformed) come back with `problem` set.
+
+    Raises:
+        InputError: the file is missing, empty, of an unknown format, or lacks a required column.
+    """
+    fmt = input_format(path)
+    if not path.is_file():
+        raise InputError(f"input file not found: {path}")
+    if fmt == "xlsx":
+        yield from _read_xlsx(path, src, columns)
+        return
+    enc = encoding or detect_encoding(path)
+    if fmt == "jsonl":
+        yield from _read_jsonl(path, src, enc, columns)
+    else:
+        yield from _read_delimited(path, src, "," if fmt == "csv" else "\t", enc, columns)
+
+
+def count_rows(path: Path) -> int:
+    """A quick row count for the progress bar (lines, less the header)."""
+    if input_format(path) == "xlsx":
+        from openpyxl import load_workbook
+
+        wb = load_workbook(path, read_only=True)
+        try:
+            ws = wb.active if wb.active is not None else wb.worksheets[0]
+            return max((ws.max_row or 1) - 1, 0)
+        finally:
+            wb.close()
+    n = 0
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            n += chunk.count(b"\n")
+    return n if input_format(path) == "jsonl" else max(n - 1, 0)
+
+
+def shard_of(row: Row, n: int) -> int:
+    """The 0-based shard a row belongs to: by student (whole students stay together), else by row."""
+    key = row.student_id or f"{row.src}:{row.row}"
+    return zlib.crc32(key.encode("utf-8", "surrogateescape")) % n
+
+
+def parse_shard(spec: str | None) -> tuple[int, int] | None:
+    """`K/N` (1 <= K <= N) → (K, N).
+
+    Raises:
+        InputError: a malformed spec.
+    """
+    if not spec:
+        return None
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", spec)
+    if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
+        raise InputError(f"--shard: expected K/N with 1 <= K <= N (e.g. 1/4), got {spec!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+# --------------------------------------------------------------------------- grading (worker side)
+
+_BANK: Bank | None = None
+
+
+def _init_worker(bank_path: str | None) -> None:
+    global _BANK
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    _BANK = load_bank(bank_path)
+
+
+Task = tuple[int, str, str, bool, str | None]
+"""(task id, question id, answer, truncated, lang)."""
+Graded = tuple[int, str, float, float, float, str, str, bool]
+"""(task id, result JSON, score, max_score, percent, missing ids, flags, needs_review)."""
+
+
+def grade_one(bank: Bank, task: Task) -> Graded:
+    """Grade one task with the matcher; a truncated answer is flagged."""
+    tid, qid, answer, truncated, lang = task
+    try:
+        result = grade(bank[qid], answer, lang=lang)
+    except Exception as exc:  # a bug on one answer must not stop the cohort: that row goes to errors.csv
+        return (tid, "", 0.0, 0.0, 0.0, "", f"{type(exc).__name__}: {exc}", False)
+    if truncated:
+        result = result.model_copy(update={"flags": sorted({*result.flags, FLAG_TRUNCATED}), "needs_review": True})
+    return (
+        tid,
+        result.model_dump_json(),
+        result.score,
+        result.max_score,
+        result.percent,
+        " ".join(m.id for m in result.missing),
+        " ".join(result.flags),
+        result.needs_review,
+    )
+
+
+def _grade_tasks(tasks: list[Task]) -> list[Graded]:
+    assert _BANK is not None
+    return [grade_one(_BANK, t) for t in tasks]
+
+
+# --------------------------------------------------------------------------- options, manifest, summary
+
+
+class JudgeHook(Protocol):
+    """What batch needs from the LLM judge (grader/judge.py, issue 4) to add `--judge`/`--concurrency`.
+
+    The plan: matcher results stream out of the worker pool as now; rows whose rubric asks for the
+    judge are awaited through `judge()` with at most `concurrency` calls in flight, before they are
+    appended. The judge's own cache (keyed on the normalised answer) makes a resumed run repeat no
+    call, and its budget and failure rules (a failed call = unscored points + needs_review) apply.
+    """
+
+    concurrency: int
+
+    async def judge(self, rubric: Rubric, answer: str, matcher_result: GradeResult, *, lang: str | None) -> GradeResult: ...
+
+
+@dataclass
+class BatchOptions:
+    """Everything that decides what `run_batch` does."""
+
+    inputs: list[Path]
+    out: Path
+    bank: Path | None = None
+    lang: str | None = None
+    workers: int = 0
+    """Matcher processes; 0 = one per CPU, 1 = grade in this process."""
+    encoding: str | None = None
+    columns: dict[str, str] | None = None
+    max_chars: int = DEFAULT_MAX_CHARS
+    shard: tuple[int, int] | None = None
+    restart: bool = False
+    """Discard earlier results in `out` instead of resuming."""
+    progress: bool | None = None
+    """Show a progress bar; None = only on a terminal and when CI is not set."""
+    report: bool = True
+    """Write report.html at the end."""
+    batch_size: int = 64
+    dedupe_cache: int = 4096
+    """How many distinct graded answers are kept for dedupe (bounds memory)."""
+    fsync_every: float = 1.0
+    """Seconds between fsyncs of the result files (each line is written at once regardless)."""
+    judge: JudgeHook | None = None
+    """The LLM judge (issue 4); None = matcher only. Not wired yet: see `JudgeHook`."""
+
+
+@dataclass
+class BatchSummary:
+    """What a batch run did; `exit_code` is 0, or 3 when some rows could not be graded."""
+
+    out: Path
+    rows: int = 0
+    """Rows read in this shard (including earlier runs)."""
+    graded: int = 0
+    """Rows graded in this run."""
+    resumed: int = 0
+    """Rows skipped because an earlier run had done them."""
+    unique: int = 0
+    """Distinct answers actually sent to the matcher in this run."""
+    errors: Counter[str] = field(default_factory=Counter)
+    """Bad rows by kind, in this run and earlier ones."""
+    failed: int = 0
+    """Rows not graded at all (every error kind but too_long)."""
+    truncated: int = 0
+    needs_review: int = 0
+    encodings: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    report: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 3 if self.failed else 0
+
+    @property
+    def rate(self) -> float:
+        return self.graded / self.seconds if self.seconds > 0 else 0.0
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file's bytes (streamed)."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _manifest(opts: BatchOptions, bank: Bank) -> dict[str, Any]:
+    return {
+        "format": FORMAT_VERSION,
+        "inputs": [{"name": p.name, "path": str(p), "size": p.stat().st_size, "sha256": file_digest(p)} for p in opts.inputs],
+        "options": {
+            "lang": opts.lang,
+            "encoding": opts.encoding,
+            "columns": opts.columns,
+            "max_chars": opts.max_chars,
+            "engine": "matcher" if opts.judge is None else "judge",
+        },
+        "shard": list(opts.shard) if opts.shard else None,
+        "bank": str(Path(bank.path).resolve()),
+        "rubrics": {},
+        "complete": False,
+    }
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_manifest(out: Path) -> dict[str, Any] | None:
+    """batch.json in `out`, or None."""
+    p = out / MANIFEST
+    if not p.exists():
+        return None
+    try:
+        data: dict[str, Any] = json.loads(p.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{p}: unreadable ({exc}); remove the folder or pass --restart") from None
+    return data
+
+
+def _conflicts(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    old_in = [(i["name"], i["sha256"]) for i in old.get("inputs", [])]
+    new_in = [(i["name"], i["sha256"]) for i in new["inputs"]]
+    if [n for n, _ in old_in] != [n for n, _ in new_in]:
+        out.append(f"inputs were {', '.join(n for n, _ in old_in)}; now {', '.join(n for n, _ in new_in)}")
+    else:
+        out += [
+            f"input {n} changed since the earlier run (content differs)" for (n, a), (_, b) in zip(old_in, new_in, strict=True) if a != b
+        ]
+    for key, value in new["options"].items():
+        if old.get("options", {}).get(key) != value:
+            out.append(f"option {key} was {old.get('options', {}).get(key)!r}; now {value!r}")
+    if old.get("shard") != new["shard"]:
+        out.append(f"shard was {old.get('shard')}; now {new['shard']}")
+    return out
+
+
+def _rubric_conflicts(recorded: dict[str, str], bank: Bank) -> list[str]:
+    out = []
+    for qid, version in sorted(recorded.items()):
+        try:
+            now = bank[qid].version
+        except UnknownRubricError:
+            out.append(f"rubric {qid} is no longer in the bank")
+            continue
+        if now != version:
+            out.append(f"rubric {qid} changed (version {version} → {now})")
+    return out
+
+
+# --------------------------------------------------------------------------- durable journal
+
+
+def _truncate_torn_tail(path: Path) -> None:
+    """Drop a last line that a crash cut short (no trailing newline)."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with path.open("rb+") as f:
+        f.seek(-1, os.SEEK_END)
+        if f.read(1) == b"\n":
+            return
+        size = f.seek(0, os.SEEK_END)
+        pos = size
+        while pos > 0:
+            step = min(1 << 16, pos)
+            f.seek(pos - step)
+            chunk = f.read(step)
+            i = chunk.rfind(b"\n")
+            if i >= 0:
+                f.truncate(pos - step + i + 1)
+                return
+            pos -= step
+        f.truncate(0)
+
+
+def _journal_keys(out: Path) -> tuple[set[tuple[int, int]], dict[str, str], set[tuple[int, int]], Counter[str], int, int]:
+    """Rows already done: graded keys, rubric versions used, error keys, error kinds, failed, truncated."""
+    done: set[tuple[int, int]] = set()
+    versions: dict[str, str] = {}
+    res = out / RESULTS_JSONL
+    if res.exists():
+        _truncate_torn_tail(res)
+        with res.open("rb") as f:
+            for lineno, line in enumerate(f, start=1):
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError:
+                    raise InputError(f"{res}:{lineno}: corrupt line; pass --restart to start over") from None
+                done.add((obj["src"], obj["row"]))
+                r = obj["result"]
+                versions.setdefault(r["rubric_id"], r["rubric_version"])
+    err_keys: set[tuple[int, int]] = set()
+    kinds: Counter[str] = Counter()
+    failed = truncated = 0
+    errp = out / ERRORS_CSV
+    if errp.exists():
+        _truncate_torn_tail(errp)
+        names = {}
+        man = read_manifest(out) or {}
+        names = {i["name"]: n for n, i in enumerate(man.get("inputs", []))}
+        with errp.open("r", encoding="utf-8-sig", newline="") as f:
+            for rec in csv.DictReader(f):
+                key = (names.get(rec["source"], 0), int(rec["row"]))
+                if key in err_keys:
+                    continue
+                err_keys.add(key)
+                kinds[rec["error"]] += 1
+                if rec["graded"] == "yes":
+                    truncated += rec["error"] == E_TOO_LONG
+                else:
+                    failed += 1
+    return done, versions, err_keys, kinds, failed, truncated
+
+
+class _Journal:
+    """Append-only result files; each line is written at once, fsynced about every second."""
+
+    def __init__(self, out: Path, fsync_every: float) -> None:
+        self.jsonl = (out / RESULTS_JSONL).open("a", encoding="utf-8", newline="\n")
+        new_csv = not (out / RESULTS_CSV).exists() or (out / RESULTS_CSV).stat().st_size == 0
+        self.csv_f = (out / RESULTS_CSV).open("a", encoding="utf-8-sig" if new_csv else "utf-8", newline="")
+        self.csv = csv.writer(self.csv_f)
+        if new_csv:
+            self.csv.writerow(RESULTS_CSV_HEADER)
+        new_err = not (out / ERRORS_CSV).exists() or (out / ERRORS_CSV).stat().st_size == 0
+        self.err_f = (out / ERRORS_CSV).open("a", encoding="utf-8-sig" if new_err else "utf-8", newline="")
+        self.err = csv.writer(self.err_f)
+        if new_err:
+            self.err.writerow(ERRORS_CSV_HEADER)
+        self.fsync_every = fsync_every
+        self.last_sync = time.monotonic()
+
+    def flush(self, *, sync: bool = False) -> None:
+        for f in (self.jsonl, self.csv_f, self.err_f):
+            f.flush()
+        now = time.monotonic()
+        if sync or now - self.last_sync >= self.fsync_every:
+            for f in (self.jsonl, self.csv_f, self.err_f):
+                os.fsync(f.fileno())
+            self.last_sync = now
+
+    def close(self) -> None:
+        self.flush(sync=True)
+        for f in (self.jsonl, self.csv_f, self.err_f):
+            f.close()
+
+
+def rebuild_results_csv(out: Path) -> None:
+    """Rewrite results.csv from results.jsonl (after a crash the two may disagree)."""
+    src = out / RESULTS_JSONL
+    tmp = out / (RESULTS_CSV + ".tmp")
+    with tmp.open("w", encoding="utf-8-sig", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(RESULTS_CSV_HEADER)
+        if src.exists():
+            for obj in iter_results(out):
+                r = obj["result"]
+                w.writerow(
+                    [
+                        obj["source"],
+                        obj["row"],
+                        obj["student_id"],
+                        obj["question_id"],
+                        r["score"],
+                        r["max_score"],
+                        r["percent"],
+                        " ".join(m["id"] for m in r["missing"]),
+                        " ".join(r["flags"]),
+                        "yes" if r["needs_review"] else "",
+                    ]
+                )
+    os.replace(tmp, out / RESULTS_CSV)
+
+
+def iter_results(out: Path) -> Iterator[dict[str, Any]]:
+    """Stream the lines of `out`/results.jsonl as dicts."""
+    with (out / RESULTS_JSONL).open("rb") as f:
+        for line in f:
+            if line.strip():
+                yield json.loads(line)
+
+
+def write_students_csv(out: Path) -> int:
+    """students.csv from results.csv: totals per student and a score column per question. Returns rows written."""
+    per: dict[str, dict[str, Any]] = {}
+    questions: set[str] = set()
+    with (out / RESULTS_CSV).open("r", encoding="utf-8-sig", newline="") as f:
+        for rec in csv.DictReader(f):
+            s = per.setdefault(rec["student_id"], {"answers": 0, "score": 0.0, "max": 0.0, "review": 0, "q": {}})
+            s["answers"] += 1
+            s["score"] += float(rec["score"])
+            s["max"] += float(rec["max_score"])
+            s["review"] += rec["needs_review"] == "yes"
+            s["q"][rec["question_id"]] = rec["score"]
+            questions.add(rec["question_id"])
+    qs = sorted(questions)
+    tmp = out / (STUDENTS_CSV + ".tmp")
+    with tmp.open("w", encoding="utf-8-sig", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["student_id", "answers", "score", "max_score", "percent", "needs_review", *qs])
+        for sid in sorted(per):
+            s = per[sid]
+            pct = round(100 * s["score"] / s["max"], 1) if s["max"] else 0.0
+            w.writerow([sid, s["answers"], round(s["score"], 1), round(s["max"], 1), pct, s["review"], *(s["q"].get(q, "") for q in qs)])
+    os.replace(tmp, out / STUDENTS_CSV)
+    return len(per)
+
+
+# --------------------------------------------------------------------------- the run
+
+
+class _Progress:
+    """A rich progress bar (count, rate, ETA) or nothing."""
+
+    def __init__(self, enabled: bool, total: int | None) -> None:
+        self.bar: Any = None
+        if not enabled:
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.bar = Progress(
+            TextColumn("grading"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]:>7.0f} rows/s"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            transient=False,
+        )
+        self.task = self.bar.add_task("grading", total=total, rate=0.0)
+        self.t0 = time.monotonic()
+        self.n = 0
+        self.bar.start()
+
+    def advance(self, n: int) -> None:
+        if self.bar is None or n == 0:
+            return
+        self.n += n
+        dt = time.monotonic() - self.t0
+        self.bar.update(self.task, advance=n, rate=self.n / dt if dt > 0 else 0.0)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def progress_wanted(explicit: bool | None) -> bool:
+    """Show a progress bar? Only on a terminal (stderr) and when CI is not set, unless forced."""
+    if explicit is not None:
+        return explicit
+    return sys.stderr.isatty() and not os.environ.get("CI")
+
+
+class _Run:
+    """State of one batch run (kept out of `run_batch` so the loop reads top to bottom)."""
+
+    def __init__(
+        self, opts: BatchOptions, bank: Bank, journal: _Journal, summary: BatchSummary, names: list[str], err_keys: set[tuple[int, int]]
+    ) -> None:
+        self.opts = opts
+        self.err_keys = err_keys
+        self.bank = bank
+        self.journal = journal
+        self.summary = summary
+        self.names = names
+        self.known: dict[str, str | None] = {}  # question id -> None if known, else the reason
+        self.versions: dict[str, str] = {}
+        self.cache: OrderedDict[bytes, tuple[str, Graded]] = OrderedDict()
+        self.pending: dict[bytes, list[tuple[Row, str]]] = {}
+        self.batch: list[Task] = []
+        self.batch_keys: list[bytes] = []
+        self.task_ids: dict[int, bytes] = {}
+        self.next_tid = 0
+        self.on_done: Callable[[int], None] = lambda n: None
+
+    def question_problem(self, qid: str) -> str | None:
+        if qid not in self.known:
+            try:
+                self.versions[qid] = self.bank[qid].version
+                self.known[qid] = None
+            except UnknownRubricError as exc:
+                self.known[qid] = str(exc).split(" (`grader list`")[0]
+        return self.known[qid]
+
+    def write_error(self, row: Row, kind: str, reason: str, *, graded: bool, err_keys: set[tuple[int, int]]) -> None:
+        key = (row.src, row.row)
+        if key not in err_keys:
+            err_keys.add(key)
+            self.journal.err.writerow(
+                [self.names[row.src], row.row, row.student_id, row.question_id, kind, reason, "yes" if graded else "no"]
+            )
+            self.summary.errors[kind] += 1
+            if graded:
+                self.summary.truncated += kind == E_TOO_LONG
+            else:
+                self.summary.failed += 1
+
+    def emit(self, row: Row, answer: str, rep_answer: str, g: Graded) -> None:
+        result_json = g[1]
+        if answer != rep_answer:
+            result_json = _reanchor(result_json, answer)
+        src = json.dumps(self.names[row.src], ensure_ascii=False)
+        line = (
+            f'{{"src":{row.src},"source":{src},"row":{row.row},"student_id":{json.dumps(row.student_id, ensure_ascii=False)},'
+            f'"question_id":{json.dumps(row.question_id, ensure_ascii=False)},"answer":{json.dumps(answer, ensure_ascii=False)},'
+            f'"result":{result_json}}}\n'
+        )
+        self.journal.jsonl.write(line)
+        self.journal.csv.writerow(
+            [self.names[row.src], row.row, row.student_id, row.question_id, g[2], g[3], g[4], g[5], g[6], "yes" if g[7] else ""]
+        )
+        self.summary.graded += 1
+        self.summary.needs_review += g[7]
+        self.on_done(1)
+
+    def finish(self, graded: list[Graded]) -> None:
+        for g in graded:
+            key = self.task_ids.pop(g[0])
+            waiting = self.pending.pop(key)
+            rep = waiting[0][1]
+            if not g[1]:  # grading raised: report every row that waited for it, keep going
+                for row, _ in waiting:
+                    self.write_error(row, E_GRADING_FAILED, f"grading failed: {g[6]}", graded=False, err_keys=self.err_keys)
+                continue
+            for row, answer in waiting:
+                self.emit(row, answer, rep, g)
+            self.cache[key] = (rep, g)
+            if len(self.cache) > self.opts.dedupe_cache:
+                self.cache.popitem(last=False)
+        self.journal.flush()
+
+
+def _reanchor(result_json: str, answer: str) -> str:
+    """A deduped result for an answer that differs from the graded one only where normalisation
+    keeps every offset (case, width, traditional/simplified): copy the evidence text from `answer`."""
+    obj = json.loads(result_json)
+
+    def fix(ev: list[dict[str, Any]]) -> None:
+        for e in ev:
+            e["text"] = answer[e["start"] : e["end"]]
+
+    for p in obj["points"]:
+        fix(p["evidence"])
+    for m in obj["misconceptions"]:
+        fix(m["evidence"])
+    fix(obj.get("meta", {}).get("injection_evidence", []))
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def _dedupe_key(qid: str, answer: str, truncated: bool) -> tuple[bytes, bool]:
+    """(key, offsets_kept): offsets_kept is False when normalisation changes the answer's length,
+    so evidence offsets from another answer with the same key would not fit this one."""
+    norm = normalize_text(answer)
+    h = hashlib.blake2b(digest_size=16)
+    h.update(qid.encode("utf-8", "surrogateescape"))
+    h.update(b"\x00T" if truncated else b"\x00F")
+    h.update(norm.encode("utf-8", "surrogateescape"))
+    return h.digest(), len(norm) == len(answer)
+
+
+def prepare_out(opts: BatchOptions, bank: Bank) -> tuple[dict[str, Any], bool]:
+    """Create or check `opts.out`. Returns (manifest, resuming).
+
+    Raises:
+        BatchConflict: the folder holds results of other inputs, options or rubric versions.
+    """
+    out = opts.out
+    new = _manifest(opts, bank)
+    old = read_manifest(out)
+    if opts.restart:
+        for name in (RESULTS_JSONL, RESULTS_CSV, ERRORS_CSV, STUDENTS_CSV, REPORT_HTML, MANIFEST):
+            (out / name).unlink(missing_ok=True)
+        old = None
+    elif old is None and out.exists() and any((out / n).exists() for n in (RESULTS_JSONL, ERRORS_CSV)):
+        raise BatchConflict(f"{out} holds results but no {MANIFEST}; pass --restart to start over or pick another --out")
+    if old is not None:
+        problems = _conflicts(old, new)
+        if problems:
+            raise BatchConflict(
+                f"{out} holds results from a different run:\n  - "
+                + "\n  - ".join(problems)
+                + "\nResults are never mixed: pass --restart to discard them, or use another --out."
+            )
+        new["rubrics"] = old.get("rubrics", {})
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json(out / MANIFEST, new)
+    return new, old is not None
+
+
+def run_batch(opts: BatchOptions) -> BatchSummary:
+    """Grade every row of `opts.inputs` into `opts.out`, resuming earlier work there.
+
+    Returns the summary (its exit_code is 3 when some rows could not be graded).
+
+    Raises:
+        InputError: unreadable input, a missing column, bad options.
+        BatchConflict: `opts.out` holds results of a different input, rubric or option set.
+        KeyboardInterrupt: after flushing every finished result (rerun to resume).
+    """
+    t0 = time.monotonic()
+    if opts.judge is not None:
+        raise InputError("the LLM judge is not available in batch yet (matcher only)")
+    if opts.encoding:
+        try:
+            codecs.lookup(opts.encoding)
+        except LookupError:
+            raise InputError(f"--encoding: unknown encoding {opts.encoding!r}") from None
+    if not opts.inputs:
+        raise InputError("no input files")
+    for p in opts.inputs:
+        input_format(p)
+        if not p.is_file():
+            raise InputError(f"input file not found: {p}")
+    names = [p.name for p in opts.inputs]
+    if len(set(names)) != len(names):
+        raise InputError("two inputs share a file name; rename one (rows are keyed by file name and row number)")
+    if opts.max_chars < 1:
+        raise InputError("--max-chars must be at least 1")
+    bank = load_bank(opts.bank)
+    manifest, resuming = prepare_out(opts, bank)
+    summary = BatchSummary(out=opts.out)
+    done: set[tuple[int, int]] = set()
+    err_keys: set[tuple[int, int]] = set()
+    if resuming:
+        done, versions, err_keys, kinds, failed, truncated = _journal_keys(opts.out)
+        problems = _rubric_conflicts({**manifest.get("rubrics", {}), **versions}, bank)
+        if problems:
+            raise BatchConflict(
+                f"{opts.out} holds results graded with other rubric versions:\n  - "
+                + "\n  - ".join(problems)
+                + "\nResults are never mixed: pass --restart to regrade everything, or use another --out."
+            )
+        summary.errors.update(kinds)
+        summary.failed, summary.truncated = failed, truncated
+        rebuild_results_csv(opts.out)
+        if done:
+            summary.notes.append(f"resumed: {len(done)} rows were already graded")
+    for p in opts.inputs:
+        if input_format(p) != "xlsx":
+            summary.encodings[p.name] = opts.encoding or detect_encoding(p)
+
+    journal = _Journal(opts.out, opts.fsync_every)
+    run = _Run(opts, bank, journal, summary, names, err_keys)
+    show = progress_wanted(opts.progress)
+    total = sum(count_rows(p) for p in opts.inputs) if show else None
+    progress = _Progress(show, total)
+    run.on_done = progress.advance
+    workers = opts.workers or os.cpu_count() or 1
+    pool: ProcessPoolExecutor | None = None
+    in_flight: set[Future[list[Graded]]] = set()
+    max_in_flight = max(2, workers * 3)
+
+    def submit() -> None:
+        if not run.batch:
+            return
+        tasks, run.batch = run.batch, []
+        if pool is None:
+            run.finish([grade_one(bank, t) for t in tasks])
+            return
+        while len(in_flight) >= max_in_flight:
+            collect(block=True)
+        in_flight.add(pool.submit(_grade_tasks, tasks))
+
+    def collect(block: bool) -> None:
+        if not in_flight:
+            return
+        finished, _ = wait(in_flight, timeout=None if block else 0, return_when=FIRST_COMPLETED)
+        for fut in finished:
+            in_flight.discard(fut)
+            run.finish(fut.result())
+
+    try:
+        if workers > 1:
+            import multiprocessing
+
+            bank_arg = str(bank.path)
+            pool = ProcessPoolExecutor(
+                workers, mp_context=multiprocessing.get_context("fork"), initializer=_init_worker, initargs=(bank_arg,)
+            )
+        for row in _all_rows(opts):
+            summary.rows += 1
+            key = (row.src, row.row)
+            if key in done:
+                summary.resumed += 1
+                progress.advance(1)
+                continue
+            reason = _row_problem(run, row)
+            if reason is not None:
+                run.write_error(row, reason[0], reason[1], graded=False, err_keys=err_keys)
+                progress.advance(1)
+                continue
+            answer = row.answer
+            truncated = len(answer) > opts.max_chars
+            if truncated:
+                run.write_error(
+                    row, E_TOO_LONG, f"{len(answer)} characters; graded on the first {opts.max_chars}", graded=True, err_keys=err_keys
+                )
+                answer = answer[: opts.max_chars]
+            dkey, offsets_kept = _dedupe_key(row.question_id, answer, truncated)
+            if not offsets_kept:
+                # Evidence offsets of another spelling would not fit: share results only with this exact text.
+                dkey = hashlib.blake2b(dkey + answer.encode("utf-8", "surrogateescape"), digest_size=16).digest()
+            hit = run.cache.get(dkey)
+            if hit is not None:
+                run.cache.move_to_end(dkey)
+                run.emit(row, answer, hit[0], hit[1])
+                continue
+            waiting = run.pending.get(dkey)
+            if waiting is not None:
+                waiting.append((row, answer))
+                continue
+            run.pending[dkey] = [(row, answer)]
+            tid = run.next_tid
+            run.next_tid += 1
+            run.task_ids[tid] = dkey
+            run.batch.append((tid, row.question_id, answer, truncated, opts.lang))
+            summary.unique += 1
+            if len(run.batch) >= opts.batch_size:
+                submit()
+                collect(block=False)
+        submit()
+        while in_flight:
+            collect(block=True)
+    except BrokenProcessPool:
+        raise GraderError("a grading process died (out of memory?); finished rows are saved, rerun the same command to resume") from None
+    except KeyboardInterrupt:
+        for fut in in_flight:
+            fut.cancel()
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+            pool = None
+        raise
+    finally:
+        progress.close()
+        journal.close()
+        if pool is not None:
+            pool.shutdown()
+    manifest["rubrics"] = {**manifest.get("rubrics", {}), **run.versions}
+    manifest["complete"] = True
+    manifest["summary"] = {"rows": summary.rows, "failed": summary.failed, "errors": dict(summary.errors)}
+    _write_json(opts.out / MANIFEST, manifest)
+    write_students_csv(opts.out)
+    if opts.report:
+        from .report import build_report
+
+        summary.report = build_report(opts.out, lang=opts.lang, bank=bank)
+    summary.seconds = time.monotonic() - t0
+    return summary
+
+
+def _all_rows(opts: BatchOptions) -> Iterator[Row]:
+    for src, path in enumerate(opts.inputs):
+        for row in read_rows(path, src=src, encoding=opts.encoding, columns=opts.columns):
+            if opts.shard is None or shard_of(row, opts.shard[1]) == opts.shard[0] - 1:
+                yield row
+
+
+def _row_problem(run: _Run, row: Row) -> tuple[str, str] | None:
+    if row.problem is not None:
+        return row.problem
+    if not row.question_id:
+        return (E_MISSING_QUESTION, "no question id")
+    if not row.student_id:
+        return (E_MISSING_STUDENT, "no student id")
+    why = run.question_problem(row.question_id)
+    if why is not None:
+        return (E_UNKNOWN_QUESTION, why)
+    if not row.answer.strip():
+        return (E_EMPTY_ANSWER, "the answer is empty")
+    return None
+
+
+# --------------------------------------------------------------------------- merge
+
+
+def merge(
+    dirs: Iterable[Path], out: Path, *, allow_partial: bool = False, lang: str | None = None, bank_path: Path | None = None
+) -> BatchSummary:
+    """Combine the outputs of `grader batch --shard K/N` runs into `out`.
+
+    Returns the summary of the merged cohort.
+
+    Raises:
+        InputError: a folder is not a finished batch, the shards come from different inputs,
+            options or rubric versions, a shard appears twice, or (unless allow_partial) one is missing.
+    """
+    t0 = time.monotonic()
+    dirs = list(dirs)
+    if not dirs:
+        raise InputError("merge: no folders given")
+    manifests = []
+    for d in dirs:
+        m = read_manifest(d)
+        if m is None:
+            raise InputError(f"{d}: no {MANIFEST}; not a `grader batch` output folder")
+        if not m.get("complete"):
+            raise InputError(f"{d}: the batch there did not finish; rerun its `grader batch` command to resume it first")
+        manifests.append(m)
+    first = manifests[0]
+    seen_shards: dict[int, Path] = {}
+    rubrics: dict[str, str] = {}
+    n_total = None
+    for d, m in zip(dirs, manifests, strict=True):
+        if [i["sha256"] for i in m["inputs"]] != [i["sha256"] for i in first["inputs"]]:
+            raise InputError(f"{d}: graded other input files than {dirs[0]}; shards must come from the same inputs")
+        if m["options"] != first["options"]:
+            raise InputError(f"{d}: graded with other options than {dirs[0]} ({m['options']} vs {first['options']})")
+        for qid, v in m.get("rubrics", {}).items():
+            if rubrics.setdefault(qid, v) != v:
+                raise InputError(f"{d}: rubric {qid} has version {v}, another shard {rubrics[qid]}; regrade that shard")
+        shard = m.get("shard") or [1, 1]
+        if n_total is None:
+            n_total = shard[1]
+        elif shard[1] != n_total:
+            raise InputError(f"{d}: shard {shard[0]}/{shard[1]} does not fit /{n_total}")
+        if shard[0] in seen_shards:
+            raise InputError(f"{d}: shard {shard[0]}/{shard[1]} is also in {seen_shards[shard[0]]}")
+        seen_shards[shard[0]] = d
+    assert n_total is not None
+    missing = [k for k in range(1, n_total + 1) if k not in seen_shards]
+    if missing and not allow_partial:
+        raise InputError(f"merge: missing shards {', '.join(f'{k}/{n_total}' for k in missing)} (pass --partial to merge anyway)")
+    out.mkdir(parents=True, exist_ok=True)
+    if any((out / n).exists() for n in (RESULTS_JSONL, ERRORS_CSV)) and out.resolve() not in {d.resolve() for d in dirs}:
+        for n in (RESULTS_JSONL, RESULTS_CSV, ERRORS_CSV, STUDENTS_CSV, REPORT_HTML, MANIFEST):
+            (out / n).unlink(missing_ok=True)
+    summary = BatchSummary(out=out)
+    seen: set[tuple[int, int]] = set()
+    tmp_res = out / (RESULTS_JSONL + ".tmp")
+    with tmp_res.open("wb") as w:
+        for d in dirs:
+            with (d / RESULTS_JSONL).open("rb") as f:
+                for line in f:
+                    if not line.endswith(b"\n"):
+                        continue
+                    head = json.loads(line)
+                    key = (head["src"], head["row"])
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    w.write(line)
+                    summary.graded += 1
+                    summary.needs_review += bool(head["result"]["needs_review"])
+    os.replace(tmp_res, out / RESULTS_JSONL)
+    tmp_err = out / (ERRORS_CSV + ".tmp")
+    err_seen: set[tuple[str, str]] = set()
+    with tmp_err.open("w", encoding="utf-8-sig", newline="") as w_err:
+        ew = csv.writer(w_err)
+        ew.writerow(ERRORS_CSV_HEADER)
+        for d in dirs:
+            if not (d / ERRORS_CSV).exists():
+                continue
+            with (d / ERRORS_CSV).open("r", encoding="utf-8-sig", newline="") as f:
+                for rec in csv.DictReader(f):
+                    k = (rec["source"], rec["row"])
+                    if k in err_seen:
+                        continue
+                    err_seen.add(k)
+                    ew.writerow([rec[c] for c in ERRORS_CSV_HEADER])
+                    summary.errors[rec["error"]] += 1
+                    if rec["graded"] == "yes":
+                        summary.truncated += rec["error"] == E_TOO_LONG
+                    else:
+                        summary.failed += 1
+    os.replace(tmp_err, out / ERRORS_CSV)
+    summary.rows = summary.graded + summary.failed
+    merged = dict(first)
+    merged.update({"shard": None, "rubrics": rubrics, "complete": True, "merged_from": [str(d) for d in dirs], "missing_shards": missing})
+    merged["summary"] = {"rows": summary.rows, "failed": summary.failed, "errors": dict(summary.errors)}
+    _write_json(out / MANIFEST, merged)
+    rebuild_results_csv(out)
+    write_students_csv(out)
+    from .report import build_report
+
+    bank = None
+    try:
+        bank = load_bank(bank_path or first.get("bank"))
+    except GraderError:
+        summary.notes.append("the bank is not reachable here; the report shows key point ids without statements")
+    summary.report = build_report(out, lang=lang, bank=bank)
+    if missing:
+        summary.notes.append(f"partial merge: shards {', '.join(f'{k}/{n_total}' for k in missing)} are missing")
+    summary.seconds = time.monotonic() - t0
+    return summary
+
+
+def format_summary(s: BatchSummary) -> str:
+    """A few lines for the terminal."""
+    lines = [
+        f"rows: {s.rows}  graded now: {s.graded}  already done: {s.resumed}  distinct answers graded: {s.unique}",
+        f"errors: {sum(s.errors.values())} ({', '.join(f'{k} {v}' for k, v in sorted(s.errors.items())) or 'none'})  "
+        f"not graded: {s.failed}  truncated: {s.truncated}  needs review: {s.needs_review}",
+    ]
+    if s.encodings:
+        lines.append("encodings: " + ", ".join(f"{k} {v}" for k, v in s.encodings.items()))
+    if s.seconds:
+        lines.append(f"time: {s.seconds:.1f} s ({s.rate:,.0f} rows/s)")
+    lines += s.notes
+    lines.append(
+        f"outputs: {s.out}/ ({RESULTS_JSONL}, {RESULTS_CSV}, {STUDENTS_CSV}, {ERRORS_CSV}{', ' + REPORT_HTML if s.report else ''})"
+    )
+    return "\n".join(lines)
