@@ -92,7 +92,9 @@ def main() -> None:
     per_q = [spearman([p[0] for p in ps], [p[1] for p in ps]) for ps in by_q.values()]
     print(f"mean per-question spearman: {statistics.fmean(per_q):.2f}")
     for lang, ps in sorted(by_lang.items()):
-        print(f"lang {lang:<6} n={len(ps):<4} spearman={spearman([p[0] for p in ps], [p[1] for p in ps]):.2f} MAE={statistics.fmean(abs(a - b) for a, b in ps):.1f}")
+        print(
+            f"lang {lang:<6} n={len(ps):<4} spearman={spearman([p[0] for p in ps], [p[1] for p in ps]):.2f} MAE={statistics.fmean(abs(a - b) for a, b in ps):.1f}"
+        )
     print("mean grader score by kind (expert scale 0-100):")
     for kind, scores in sorted(by_kind.items()):
         print(f"  {kind:<16} n={len(scores):<4} mean={statistics.fmean(scores):5.1f}")
