@@ -14,6 +14,7 @@ lint:
 bench:
 	.venv/bin/python bench/matcher.py
 	.venv/bin/python bench/batch.py
+	.venv/bin/python bench/judge.py
 
 check:
 	.venv/bin/grader check

@@ -101,7 +101,8 @@ def main() -> None:
     if args.worst:
         print(f"\nworst {args.worst} disagreements:")
         for _d, row, got, res in sorted(diffs, key=lambda t: -t[0])[: args.worst]:
-            pts = " ".join(f"{p.id}={p.status[0]}" for p in res.points)
+            short = {"met": "+", "partial": "~", "missing": "-", "contradicted": "x", "unscored": "?"}
+            pts = " ".join(f"{short[p.status]}{p.id}" for p in res.points)
             print(f"  {row['question_id']:<24} expert={row['score']:<4} grader={got:<5} {row['kind']:<15} {row['lang']:<5} {pts}")
             print(f"      {row['answer'][:160]!r}")
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from rich.text import Text
 
 from . import GraderError, grade, load_bank
 from .errors import InputError
@@ -75,7 +76,7 @@ def read_answer(answer_file: str | None, answer: str | None) -> str:
             raise InputError(f"{answer_file} is not UTF-8 text") from None
     else:
         raise InputError("no answer: pass ANSWER_FILE, '-' for stdin, or --answer TEXT")
-    if not text.strip():
+    if not text.strip(" \t\r\n\x00\x0b\x0c"):
         raise InputError("the answer is empty")
     return text
 
@@ -87,16 +88,76 @@ def read_answer(answer_file: str | None, answer: str | None) -> str:
 @bank_option
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
 @lang_option
+# --- LLM judge options (issue 4) ---
+@click.option("--judge", is_flag=True, envvar="GRADER_JUDGE", help="Also ask the LLM judge (see docs/llm-judge.md). Env: GRADER_JUDGE.")
+@click.option("--model", envvar="GRADER_MODEL", default=None, help="Judge model name. Env: GRADER_MODEL.")
+@click.option(
+    "--base-url", envvar="OPENAI_BASE_URL", default=None, help="OpenAI-compatible endpoint (default: OpenAI). Env: OPENAI_BASE_URL."
+)
+@click.option(
+    "--judge-policy",
+    type=click.Choice(["review", "full"]),
+    envvar="GRADER_JUDGE_POLICY",
+    default="review",
+    show_default=True,
+    help="review: judge only points the matcher did not settle; full: judge every point. Env: GRADER_JUDGE_POLICY.",
+)
+@click.option("--samples", type=click.IntRange(1, 15), default=1, show_default=True, help="Judge verdicts to vote on per point.")
+@click.option("--no-cache", is_flag=True, help="Ask the judge even when a cached reply exists.")
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="GRADER_CACHE_DIR",
+    default=None,
+    help="Judge cache folder. Env: GRADER_CACHE_DIR.",
+)
+@click.option("--dry-run", is_flag=True, help="Estimate the judge's tokens and cost, make no call.")
+@click.option(
+    "--max-cost",
+    type=click.FloatRange(0),
+    envvar="GRADER_MAX_COST",
+    default=None,
+    help="Dollars; no judge calls past this. Env: GRADER_MAX_COST.",
+)
 @friendly_errors
-def grade_cmd(rubric_id: str, answer_file: str | None, answer: str | None, bank_dir: Path | None, as_json: bool, lang: str | None) -> None:
+def grade_cmd(
+    rubric_id: str,
+    answer_file: str | None,
+    answer: str | None,
+    bank_dir: Path | None,
+    as_json: bool,
+    lang: str | None,
+    judge: bool = False,
+    model: str | None = None,
+    base_url: str | None = None,
+    judge_policy: str = "review",
+    samples: int = 1,
+    no_cache: bool = False,
+    cache_dir: Path | None = None,
+    dry_run: bool = False,
+    max_cost: float | None = None,
+) -> None:
     """Grade one answer against RUBRIC_ID.
 
     The answer comes from ANSWER_FILE, from stdin ('-'), or from --answer.
+    With --judge, the LLM judge rules on what the matcher did not settle; token usage goes to stderr.
     """
     bank = load_bank(bank_dir)
     rubric = bank[rubric_id]
     text = read_answer(answer_file, answer)
-    result = grade(rubric, text, lang=lang)
+    if judge or dry_run:
+        from .judge import JudgeConfig, judge_one
+
+        config = JudgeConfig.from_env(
+            model=model, base_url=base_url, policy=judge_policy, samples=samples, cache=not no_cache, cache_dir=cache_dir, max_cost=max_cost
+        )
+        judged, usage_line = judge_one(rubric, text, config, lang=lang, dry_run=dry_run)
+        click.echo(usage_line, err=True)
+        if judged is None:
+            return
+        result = judged
+    else:
+        result = grade(rubric, text, lang=lang)
     if as_json:
         click.echo(result.model_dump_json(indent=2))
     else:
@@ -116,9 +177,11 @@ def list_cmd(bank_dir: Path | None, lang: str | None, tag: str | None) -> None:
         rubric = bank[rid]
         if tag and tag not in rubric.tags:
             continue
-        q = rubric.question.get(lang or "en")
-        tags = f"  [{', '.join(rubric.tags)}]" if rubric.tags else ""
-        out.print(f"[bold]{rid:<28}[/bold] {q}[dim]{tags}[/dim]")
+        line = Text(f"{rid:<28} ", style="bold")
+        line.append(rubric.question.get(lang or "en"), style="")
+        if rubric.tags:
+            line.append(f"  [{', '.join(rubric.tags)}]", style="dim")
+        out.print(line)
 
 
 # --------------------------------------------------------------------------- check (issue 3)
@@ -480,14 +543,23 @@ def eval_cmd(
 
 @main.command("suggest")
 @click.argument("rubric_file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--graded", "graded", multiple=True, required=True, type=click.Path(path_type=Path), help="Human-scored answers (CSV/TSV/JSONL); repeatable.")
+@click.option(
+    "--graded",
+    "graded",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Human-scored answers (CSV/TSV/JSONL); repeatable.",
+)
 @columns_eval_option
 @id_format_option
 @click.option("--question", default=None, help="Use the rows with this question id (default: rows whose id maps to the rubric's id).")
 @click.option("--folds", type=click.IntRange(2, 10), default=3, show_default=True, help="1 of FOLDS is held out to measure proposals.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Changes which rows are held out.")
 @click.option("--min-support", type=click.IntRange(1), default=5, show_default=True, help="Fewest mined answers a phrase must come from.")
-@click.option("--min-gain", type=click.FloatRange(0), default=0.002, show_default=True, help="Smallest QWK gain on the mining fold worth proposing.")
+@click.option(
+    "--min-gain", type=click.FloatRange(0), default=0.002, show_default=True, help="Smallest QWK gain on the mining fold worth proposing."
+)
 @click.option("--candidates", type=click.IntRange(1), default=40, show_default=True, help="How many mined phrases to try.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--apply", "apply", is_flag=True, help="Write the accepted proposals into RUBRIC_FILE (comments and order kept).")
@@ -537,9 +609,20 @@ def suggest_cmd(
 @click.option("--max-score", type=click.FloatRange(min=0, min_open=True), default=100.0, show_default=True)
 @click.option("--max-points", type=click.IntRange(1, 20), default=6, show_default=True, help="At most this many key points.")
 @click.option("--judge", is_flag=True, envvar="GRADER_JUDGE", help="Let the LLM judge propose points, alternatives and misconceptions.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the YAML here (default: stdout).")
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the YAML here (default: stdout)."
+)
 @friendly_errors
-def draft_cmd(question: str, reference: str, lang: str | None, rubric_id: str | None, max_score: float, max_points: int, judge: bool, output: Path | None) -> None:
+def draft_cmd(
+    question: str,
+    reference: str,
+    lang: str | None,
+    rubric_id: str | None,
+    max_score: float,
+    max_points: int,
+    judge: bool,
+    output: Path | None,
+) -> None:
     """Draft a rubric YAML from a reference answer, with # REVIEW: comments for a person to check."""
     from .draft import draft_rubric, judge_draft, read_reference
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .injection import find_injections
 from .matcher import evidence, match_misconceptions, match_points
 from .normalize import Normalized, detect_language, normalize
 from .result import FLAG_EMPTY, FLAG_INJECTION, GradeResult, MisconceptionHit, MissingPoint, PointResult
 from .rubric import Rubric
 from .scoring import final_score
+
+if TYPE_CHECKING:
+    from .judge import JudgeConfig
 
 
 def feedback_language(rubric: Rubric, language: str, lang: str | None = None) -> str:
@@ -74,12 +79,16 @@ def assemble(
     )
 
 
-def grade(rubric: Rubric, answer: str, *, lang: str | None = None) -> GradeResult:
-    """Grade `answer` against `rubric` with the offline matcher.
+def grade(rubric: Rubric, answer: str, *, lang: str | None = None, judge: JudgeConfig | None = None) -> GradeResult:
+    """Grade `answer` against `rubric` with the offline matcher (and the LLM judge, given `judge`).
 
     Returns the result: score, per-point verdicts with evidence, missing points with
     hints and misconceptions with corrections, in `lang` (default: the answer's language).
     """
+    if judge is not None:  # issue 4: imported lazily, so the matcher path never loads the judge
+        from .judge import grade_with_judge
+
+        return grade_with_judge(rubric, answer, lang=lang, config=judge)
     norm = normalize(answer)
     language = detect_language(norm)
     fb = feedback_language(rubric, language, lang)

@@ -15,7 +15,7 @@ _PATTERNS = [
     r"\bignore\b.{0,40}\b(?:rubric|instruction|instructions|prompt|rules|criteria|above|previous)\b",
     r"\b(?:give|award|assign|grant|mark)\b.{0,30}\b(?:full|maximum|max|perfect|100|top)\b.{0,12}\b(?:marks?|scores?|points?|credit|grade)\b",
     r"\b(?:full|maximum|perfect)\s+(?:marks?|score|points|credit)\b",
-    r"\b(?:as|you are)\s+(?:the|a|an)?\s*(?:grader|judge|evaluator|assistant|ai|language model|llm)\b",
+    r"\b(?:as|you are)\s+the\s+(?:grader|judge|evaluator|marker|scoring model)\b|\byou are (?:an? )?(?:ai|language model|llm|assistant)\b",
     r"\b(?:system|developer)\s*(?:prompt|message|override|instruction)",
     r"\bscore\s*(?:=|:|is|of)\s*(?:100|10/10|100/100)\b",
     r"\bmark (?:this|it|me) (?:as )?(?:correct|met|right)\b",
@@ -24,8 +24,7 @@ _PATTERNS = [
     # Chinese.
     r"(?:忽略|无视|忽视|不要管).{0,12}(?:评分|规则|标准|指令|提示|以上|上面|之前|要求)",
     r"(?:直接|请|务必|必须|一定要)?.{0,6}(?:给|打|判).{0,6}(?:满分|100分|一百分|最高分)",
-    r"满分",
-    r"(?:评分|打分|阅卷)(?:系统|模型|老师|程序|助手|ai)",
+    r"(?:评分|打分|阅卷)(?:系统|程序|助手|ai)|(?:请|务必)(?:评分|阅卷)(?:模型|老师)",
     r"(?:你是|作为).{0,6}(?:评分|阅卷|考官|评委|模型|助手)",
     r"(?:所有|全部)(?:要点|得分点).{0,6}(?:都|均)?(?:满足|覆盖|命中|正确)",
     r"系统提示|提示词",

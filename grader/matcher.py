@@ -148,7 +148,8 @@ class CompiledRubric:
         self._vocab_stem = words
         stems: dict[str, int] = {}
         for word, st in words.items():
-            stems[st] = max(stems.get(st, 0), _allowed_edits(word))
+            # the budget follows the word, but a short stem never tolerates an edit ("based"/"bagging")
+            stems[st] = max(stems.get(st, 0), min(_allowed_edits(word), _allowed_edits(st)))
         self._stem_budget = stems
         self._stems = sorted(stems)
         self._exact_vocab = {t.stem for p in self._phrases.values() for t in p.toks} | {
@@ -223,8 +224,8 @@ class CompiledRubric:
 
     def scan(self, norm: Normalized) -> _Scan:
         """The per-answer state for matching this rubric, built once and memoised on `norm`."""
-        key = ("scan", id(self))
-        got: _Scan | None = norm.cache.get(key)
+        # Keyed by the compiled rubric itself (held strongly), never by id(): ids are reused.
+        got: _Scan | None = norm.cache.get(self)
         if got is None:
             toks = norm.tokens
             fuzzy_at: dict[int, tuple[str, ...]] = {}
@@ -242,7 +243,7 @@ class CompiledRubric:
             for start_key in self._key_set & present:
                 live.update(self._by_key[start_key])
             got = _Scan(norm, fuzzy_at, fuzzy_index, {}, present, live)
-            norm.cache[key] = got
+            norm.cache[self] = got
         return got
 
     def char_spans(self, scan: _Scan, phrase: Phrase) -> list[Span]:
@@ -394,8 +395,8 @@ def _combine(norm: Normalized, occurrences: list[list[Span]], window: int) -> li
                 continue
             if parts not in hits:
                 hits[parts] = Hit(parts, is_negated(norm, list(parts)))
-        if len(hits) >= 8:
-            break
+        if len(hits) >= 8 and any(not h.negated for h in hits.values()):
+            break  # enough for evidence, and at least one affirmative hit
     return list(hits.values())
 
 

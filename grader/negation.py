@@ -21,8 +21,10 @@ from .normalize import Normalized
 
 REACH = 24
 """How far before a part a cue still applies, in units: a CJK character is 1, a Latin word 2."""
-POST_REACH = 12
-"""How far after a part a denying predicate still applies, in normalised characters."""
+POST_REACH = 30
+"""How far after a part a denying predicate still applies, in normalised characters (within its clause)."""
+ZH_REACH = 8
+"""How far before a part a Chinese cue still applies, in units (CJK character 1, Latin word 2)."""
 
 # fmt: off
 # Words that contain a negation character or word but do not negate what follows.
@@ -124,8 +126,11 @@ _LEX_ZH = _lexicon()
 # A line break ends a sentence only before a list item or after a blank line; a hard-wrapped
 # sentence ("dropout is not\nturned off") stays one sentence.
 NEWLINE_BREAK = r"\n(?=[ \t]*(?:[-*•>]|\d{1,2}[.、)]|\(\d{1,2}\)|\n))|\n[ \t]*\n"
-_PUNCT_BREAK_RE = re.compile(rf"[,;!?:()\[\]\"]|\.(?![0-9a-z])|\s-+\s|{NEWLINE_BREAK}")
-_SENTENCE_RE = re.compile(rf"[;!?]|\.(?![0-9a-z])|{NEWLINE_BREAK}")
+# A full stop ends a sentence unless it sits inside a number or a name ("0.5", "model.eval");
+# after a Chinese character it always does ("…上。BN …").
+FULL_STOP = r"\.(?![0-9a-z])|(?<=[\u3400-\u9fff])\."
+_PUNCT_BREAK_RE = re.compile(rf"[,;!?:()\[\]\"]|{FULL_STOP}|\s-+\s|{NEWLINE_BREAK}")
+_SENTENCE_RE = re.compile(rf"[;!?]|{FULL_STOP}|{NEWLINE_BREAK}")
 
 
 class _Analysis:
@@ -163,7 +168,7 @@ class _Analysis:
                             posts.append((pos, end))
                         if "cue" in kinds or "post" in kinds:
                             cues.append((pos, end))
-                            before = text[:pos].rstrip()
+                            before = text[max(0, pos - 8) : pos].rstrip()
                             if before.endswith(("也", "又", "还", "以及")):
                                 coords.append(pos)
                         break
@@ -175,7 +180,7 @@ class _Analysis:
                 prev = words[i - 1] if i > 0 and not cjk[i - 1] else ""
                 if (w, nxt) in _MASK_NEXT_EN or (prev, w) in _MASK_PREV_EN:
                     continue
-                if nxt in _POST_NEXT_EN:
+                if nxt in _POST_NEXT_EN and w in ("not", "no", "never"):
                     posts.append((pos, ends[i + 1]))
                 cues.append((pos, ends[i]))
                 if prev in _AUX_EN and i > 1:
@@ -208,6 +213,12 @@ class _Analysis:
                 lo = max(lo, self.starts[j] if self.units[i] - REACH > 0 else 0)
         return lo
 
+    def units_between(self, a: int, b: int) -> int:
+        """Reach units of the tokens starting in [a, b)."""
+        i = bisect_left(self.starts, a)
+        j = bisect_left(self.starts, b)
+        return self.units[j] - self.units[i]
+
     def clause_end(self, pos: int) -> int:
         i = bisect_right(self.breaks, pos)
         return self.breaks[i] - 1 if i < len(self.breaks) else 1 << 30
@@ -227,11 +238,6 @@ def _analysis(norm: Normalized) -> _Analysis:
     return cached
 
 
-def clause_start(norm: Normalized, pos: int) -> int:
-    """The offset where the clause containing `pos` begins."""
-    return _last_before(_analysis(norm).breaks, pos)
-
-
 def same_clause(norm: Normalized, a: int, b: int) -> bool:
     """True when offsets a <= b lie in one clause."""
     breaks = _analysis(norm).breaks
@@ -242,6 +248,13 @@ def same_sentence(norm: Normalized, a: int, b: int) -> bool:
     """True when offsets a <= b lie in one sentence."""
     ends = _analysis(norm).sentences
     return bisect_right(ends, a) == bisect_right(ends, b)
+
+
+def _spelled_in(cue: str, pattern: str) -> bool:
+    """Whether a regex `pattern` asks for `cue` itself (a whole word for Latin cues: "no" is not in "norm")."""
+    if cue.isascii():
+        return re.search(rf"(?<![a-z]){re.escape(cue)}(?![a-z])", pattern) is not None
+    return cue in pattern
 
 
 def is_negated(norm: Normalized, spans: list[tuple[int, int]], *, pattern: str | None = None) -> bool:
@@ -255,25 +268,34 @@ def is_negated(norm: Normalized, spans: list[tuple[int, int]], *, pattern: str |
     a = _analysis(norm)
     if not a.cues and not a.posts:
         return False
+    text = norm.text
     for start, end in spans:
         count = 0
         lo = a.scope_start(start)
         for cs, ce in a.cues[bisect_left(a.cues, (lo, 0)) :]:
             if cs >= start:
-                if pattern is not None and ce <= end and norm.text[cs:ce] not in pattern:
+                if pattern is not None and ce <= end and not _spelled_in(text[cs:ce], pattern):
                     count += 1
                     continue
                 if cs >= end:
                     break
                 continue
-            if not any(s <= cs and ce <= e for s, e in spans):
-                count += 1  # a cue inside a matched phrase is what the rubric asked for ("不丢弃")
+            if ce > start or any(s <= cs and ce <= e for s, e in spans):
+                continue  # a cue inside (or running into) a matched phrase is what the rubric asked for ("不丢弃")
+            if not text[cs].isascii() and a.units_between(ce, start) > ZH_REACH:
+                continue  # a Chinese cue governs the words right after it, not a whole clause
+            count += 1
         hi = min(end + POST_REACH, a.clause_end(end))
         for ps, pe in a.posts[bisect_left(a.posts, (end, 0)) :]:
             if ps > hi:
                 break
-            if not any(s <= ps and pe <= e for s, e in spans):
-                count += 1
+            if any(s <= ps and pe <= e for s, e in spans):
+                continue
+            # "并不是没用" / "isn't useless": a cue right before the denial cancels it
+            k = bisect_left(a.cues, (ps, 0))
+            if k > 0 and a.cues[k - 1][1] >= ps - 2 and a.cues[k - 1][0] >= end:
+                continue
+            count += 1
         if count % 2:
             return True
     return False

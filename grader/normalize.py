@@ -48,7 +48,7 @@ _PUNCT = str.maketrans(
         "　": " ",
         "\u00a0": " ",
         "\t": " ",
-        "\r": "\n",
+        "\r": " ",  # "\r\n" must not read as a blank line (a sentence break)
         "\u200b": " ",
     }
 )
@@ -78,7 +78,6 @@ FILLER_ZH_CHARS = "的地得了着"
 _TOKEN_RE = re.compile(rf"([a-z0-9\u03b1-\u03c9]+(?:\.[0-9]+)*(?:'[a-z]+)?)|([{_cjk_class_without(FILLER_ZH_CHARS)}]+)")
 
 FILLER_EN = frozenset({"the", "a", "an", "is", "are", "was", "were", "be", "been", "being", "it", "its"})
-FILLER_ZH = frozenset("的地得了着")  # keep in step with FILLER_ZH_CHARS
 
 _CONTRACTIONS = {"can't": "can", "won't": "will", "shan't": "shall", "ain't": "is"}
 # Chat-style contractions without the apostrophe.
@@ -204,8 +203,10 @@ def to_simplified(text: str) -> str:
 
 
 def _fold(text: str) -> tuple[str, list[int], list[int]]:
-    fast = unicodedata.normalize("NFKC", text).casefold()
-    if len(fast) == len(text):
+    # The identity offset map is only safe when no character changes length; a composing
+    # pair (-1) next to an expanding ligature (+1) would keep the total but shift offsets.
+    fast = text.casefold()
+    if len(fast) == len(text) and unicodedata.is_normalized("NFKC", fast):
         idx = list(range(len(text)))
         return fast, idx, [i + 1 for i in idx]
     chars: list[str] = []
@@ -222,15 +223,24 @@ def _fold(text: str) -> tuple[str, list[int], list[int]]:
 
 def normalize_text(text: str) -> str:
     """The normalised form of `text` (no offsets): used for phrases, cache keys and dedupe."""
-    folded = unicodedata.normalize("NFKC", text).casefold().translate(_PUNCT)
+    folded = unicodedata.normalize("NFKC", _clean(text)).casefold().translate(_PUNCT)
     if _CJK_RE.search(folded):
         folded = to_simplified(folded)
     return folded
 
 
+def _clean(text: str) -> str:
+    """Replace what cannot be encoded (lone surrogates from broken input) by '?', length kept."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
 def normalize(text: str) -> Normalized:
     """Normalise an answer once: folded text, offsets to the original, and tokens."""
-    folded, starts, ends = _fold(text)
+    folded, starts, ends = _fold(_clean(text))
     folded = folded.translate(_PUNCT)
     if _CJK_RE.search(folded):
         folded = to_simplified(folded)
@@ -240,7 +250,7 @@ def normalize(text: str) -> Normalized:
 
 
 # Punctuation a phrase never runs across (brackets are fine: "f(x)", "model.eval()").
-_GAP_BREAK_RE = re.compile(r"[,;:!?]|\.(?:\s|$)|\n[ \t]*\n")
+_GAP_BREAK_RE = re.compile(r"[,;:!?]|\.(?:\s|$)|(?<=[\u3400-\u9fff])\.|\n[ \t]*\n")
 
 
 def tokenize(text: str) -> Tokens:
@@ -342,8 +352,8 @@ def stem(word: str) -> str:
         w = w[:-2]
     elif w.endswith("s") and not w.endswith(("ss", "us", "is", "as")) and len(w) >= 4:
         w = w[:-1]
-    if len(w) >= 4 and w[-1] == w[-2] and w[-1] not in "lsz" and w[-1] not in _VOWELS:
-        w = w[:-1]  # dropp -> drop
+    if w != word and len(w) >= 4 and w[-1] == w[-2] and w[-1] not in "lsz" and w[-1] not in _VOWELS:
+        w = w[:-1]  # dropped -> dropp -> drop (only after a suffix came off: "sgdd" stays)
     if len(w) >= 4 and w.endswith("e"):
         w = w[:-1]
     return w

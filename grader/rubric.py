@@ -15,6 +15,7 @@ import hashlib
 import itertools
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -29,7 +30,7 @@ SLUG = r"^[a-z0-9][a-z0-9_-]*$"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class LocalText(_Strict):
@@ -260,6 +261,13 @@ class Rubric(_Strict):
             raise ValueError(f"scoring.table must end at max_score ({self.max_score:g})")
         return self
 
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Rubric:
+        """A copy; the compiled rules and version hash are recomputed for it, never shared."""
+        copy = super().model_copy(update=update, deep=deep)
+        copy._version = None
+        copy._compiled = None
+        return copy
+
     @property
     def languages(self) -> set[str]:
         """The languages the question is written in."""
@@ -318,6 +326,8 @@ def _construct_mapping(loader: Any, node: yaml.MappingNode) -> dict[Any, Any]:
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
         key = loader.construct_object(key_node)
+        if not isinstance(key, str | int | float | bool) and key is not None:
+            raise yaml.constructor.ConstructorError(None, None, "mapping keys must be plain words", key_node.start_mark)
         if key in seen:
             raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r} (first on line {seen[key]})", key_node.start_mark)
         seen[key] = key_node.start_mark.line + 1
@@ -338,20 +348,43 @@ for _first in "tTfF":
     )
 
 
-def _line_index(node: yaml.Node, path: tuple[Any, ...] = (), out: dict[tuple[Any, ...], int] | None = None) -> dict[tuple[Any, ...], int]:
-    """Map each path (keys and list indices) to the 1-based line where it starts."""
+def _aliased_node(root: yaml.Node) -> yaml.Node | None:
+    """The first node reached twice (through a YAML alias), or None. Linear in the node count."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            return node
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                stack += [k, v]
+        elif isinstance(node, yaml.SequenceNode):
+            stack += node.value
+    return None
+
+
+def _line_index(
+    node: yaml.Node, path: tuple[Any, ...] = (), out: dict[tuple[Any, ...], int] | None = None, seen: set[int] | None = None
+) -> dict[tuple[Any, ...], int]:
+    """Map each path (keys and list indices) to the 1-based line where it starts (aliases visited once)."""
     out = {} if out is None else out
+    seen = set() if seen is None else seen
+    if id(node) in seen:
+        return out
+    seen.add(id(node))
     out.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             sub = (*path, key_node.value)
             out[sub] = key_node.start_mark.line + 1
-            _line_index(value_node, sub, out)
+            _line_index(value_node, sub, out, seen)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             sub = (*path, i)
             out[sub] = item.start_mark.line + 1
-            _line_index(item, sub, out)
+            _line_index(item, sub, out, seen)
     return out
 
 
@@ -407,7 +440,18 @@ def parse_rubric(text: str, *, source: str = "<string>") -> Rubric:
         loader.dispose()
     if node is None or not isinstance(data, dict):
         raise RubricErrors([RubricError("a rubric must be a YAML mapping (id:, question:, key_points:, …)", file=source, line=1)])
+    aliased = _aliased_node(node)
+    if aliased is not None:
+        line = aliased.start_mark.line + 1
+        raise RubricErrors(
+            [RubricError("invalid YAML: anchors and aliases (&name, *name) are not allowed in rubrics", file=source, line=line)]
+        )
     lines = _line_index(node)
+    semantic = _semantic_errors(data)
+    if semantic:
+        raise RubricErrors(
+            [RubricError(msg, file=source, line=_nearest_line(lines, loc), field=_field_path(loc) or None) for loc, msg in semantic]
+        )
     try:
         rubric = Rubric.model_validate({**data, "source": source})
     except ValidationError as exc:
@@ -422,6 +466,73 @@ def parse_rubric(text: str, *, source: str = "<string>") -> Rubric:
             errors.append(RubricError(msg, file=source, line=line, field=_field_path(loc) or None))
         raise RubricErrors(errors) from None
     return rubric
+
+
+def _semantic_errors(data: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
+    """Cross-field problems, found on the raw YAML so each can name its line and field.
+
+    The model validator checks the same things for rubrics built in Python; here they get
+    a precise location (`key_points[2].id`, `key_points[0].match[1]`, `terms.x[0]`).
+    """
+    out: list[tuple[tuple[Any, ...], str]] = []
+    raw_terms = data.get("terms")
+    terms: dict[Any, Any] = raw_terms if isinstance(raw_terms, dict) else {}
+    seen: dict[str, tuple[Any, ...]] = {}
+    for kind in ("key_points", "misconceptions"):
+        items = data.get(kind)
+        if not isinstance(items, list):
+            continue
+        for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                continue
+            pid = item.get("id")
+            if isinstance(pid, str):
+                if pid in seen:
+                    out.append(((kind, i, "id"), f"duplicate id {pid!r} (also {_field_path(seen[pid])})"))
+                else:
+                    seen[pid] = (kind, i, "id")
+            for field in ("match", "partial", "exclude"):
+                rules = item.get(field)
+                if not isinstance(rules, list):
+                    continue
+                for j, rule in enumerate(rules):
+                    for ref in _raw_refs(rule):
+                        if ref not in terms:
+                            out.append(((kind, i, field, j), f"unknown term ${ref} (define it under terms:)"))
+    # a term that refers back to itself, directly or through others, would match its own name
+    for name in terms:
+        stack, visited = [name], set()
+        while stack:
+            cur = stack.pop()
+            for k, v in enumerate(terms.get(cur) or []):
+                if isinstance(v, str) and v.startswith("$"):
+                    ref = v[1:]
+                    if ref == name:
+                        out.append((("terms", cur, k), f"term ${name} refers to itself (through ${cur})"))
+                    elif ref not in terms:
+                        out.append((("terms", cur, k), f"unknown term ${ref}"))
+                    elif ref not in visited:
+                        visited.add(ref)
+                        stack.append(ref)
+    scoring = data.get("scoring")
+    if isinstance(scoring, dict) and scoring.get("mode") == "count" and isinstance(scoring.get("table"), list) and scoring["table"]:
+        max_score = data.get("max_score", 100)
+        if isinstance(max_score, int | float) and scoring["table"][-1] != max_score:
+            out.append((("scoring", "table"), f"must end at max_score ({max_score:g})"))
+    return list(dict.fromkeys(out))
+
+
+def _raw_refs(rule: Any) -> list[str]:
+    if isinstance(rule, str):
+        return [rule[1:]] if rule.startswith("$") else []
+    if isinstance(rule, dict) and isinstance(rule.get("all"), list):
+        refs: list[str] = []
+        for concept in rule["all"]:
+            for v in concept if isinstance(concept, list) else [concept]:
+                if isinstance(v, str) and v.startswith("$"):
+                    refs.append(v[1:])
+        return refs
+    return []
 
 
 def _dedupe_union_errors(errors: list[Any]) -> list[Any]:

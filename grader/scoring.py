@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from .result import MisconceptionHit, PointResult
 from .rubric import CountScoring, Rubric
 
@@ -18,6 +20,8 @@ def raw_score(rubric: Rubric, points: list[PointResult]) -> float:
 
 
 def final_score(rubric: Rubric, points: list[PointResult], misconceptions: list[MisconceptionHit]) -> float:
-    """Raw score minus penalties, clamped to [0, max_score] and rounded to 0.1."""
+    """Raw score minus penalties, clamped to [0, max_score], rounded to 0.1% of max_score."""
     score = raw_score(rubric, points) - sum(m.penalty for m in misconceptions)
-    return round(min(max(score, 0.0), rubric.max_score), 1)
+    # 0.1 for max_score 10 or 100, 0.01 for 3, 1e-4 for 0.04: small scales keep their precision
+    digits = max(1, 2 - math.floor(math.log10(rubric.max_score)))
+    return round(min(max(score, 0.0), rubric.max_score), digits)

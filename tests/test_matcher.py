@@ -253,3 +253,45 @@ def test_cues_inside_a_regex_gap_count_unless_the_pattern_spells_them() -> None:
 @pytest.mark.parametrize("answer", ["伪标签不能用", "pseudo labels are not useful", "pseudo labels are a bad idea", "伪标签不靠谱"])
 def test_more_denials(answer: str) -> None:
     assert statuses(one_point("[伪标签, pseudo label]"), answer)["p"] == "contradicted"
+
+
+def test_review_regressions(mini: Rubric) -> None:
+    # a lone surrogate (broken input) is graded, not a crash
+    assert grade(mini, "dropout \ud800 推理时关闭").point("inference-off").status == "met"
+    # Windows line endings do not split a hard-wrapped sentence
+    assert statuses(mini, "At inference time dropout is\r\nturned off.")["inference-off"] == "met"
+    # offsets stay right when one character composes and another expands
+    answer = "e\u0301 At inference dropout is turned off ﬁ"
+    ev = grade(mini, answer).point("inference-off").evidence[0]
+    assert answer[ev.start : ev.end] == ev.text and ev.text.startswith("inference")
+    # an affirmative statement after many negated ones is still seen
+    r = one_point("[{all: [[random, randomly], [drop, zero]]}]")
+    negated = "It does not randomly drop anything. " * 4
+    assert statuses(r, negated + "During training it randomly drops units.")["p"] == "met"
+    # "no" inside "norm" is not a cue a regex spells out
+    rx = one_point("[{regex: 'batch norm.{0,12}stabili'}]")
+    assert statuses(rx, "batch norm no longer stabilizes training")["p"] == "contradicted"
+    # a denial cancelled by a cue right before it
+    assert statuses(one_point("[伪标签]"), "伪标签并不是没用")["p"] == "met"
+    # a Chinese cue governs what follows closely, not the whole clause
+    assert statuses(one_point("[内存浪费]"), "数据量不确定的情况下容易造成内存浪费")["p"] == "met"
+
+
+def test_rubric_copies_do_not_share_compiled_rules(mini: Rubric) -> None:
+    other = mini.model_copy(update={"key_points": mini.key_points[:1]})
+    assert [p.id for p in grade(other, "推理时关闭").points] == ["random-drop"]
+    assert other.version != mini.version
+
+
+def test_tuner_regressions() -> None:
+    # a Chinese full stop before Latin text ends the sentence
+    r = one_point("[{all: [推理, 'off'], window: 40}]")
+    assert statuses(r, "训练时在推理上。Off topic")["p"] == "missing"
+    # short stems never tolerate a typo: "based" is not "bagging"
+    assert statuses(one_point("[bagging]"), "tree based models")["p"] == "missing"
+    # a denial at the end of the clause reaches back to its subject
+    assert statuses(one_point("[oversampling]"), "Oversampling the minority class doesn't help")["p"] == "contradicted"
+    # a cue running into the rubric's own negated phrase is part of it
+    assert statuses(one_point("[不会过拟合]"), "这样模型并不会过拟合")["p"] == "met"
+    # a Chinese cue reaches over Latin words in units, not characters
+    assert statuses(one_point("[调度器]"), "Adam 不需要 StepLR 或者 CosineAnnealingLR 这类调度器")["p"] == "contradicted"

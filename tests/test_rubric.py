@@ -42,7 +42,16 @@ def test_good_rubric_parses() -> None:
     [
         (GOOD.replace("weight: 2", "weight: 0"), "rubrics/t.yaml:5: key_points[0].weight: must be > 0"),
         (GOOD.replace("weight: 2", "wieght: 2"), "rubrics/t.yaml:5: key_points[0].wieght: unknown key 'wieght'"),
-        (GOOD.replace("  - id: b\n", "  - id: a\n"), "rubrics/t.yaml:1: duplicate id 'a' in key_points"),
+        (GOOD.replace("  - id: b\n", "  - id: a\n"), "rubrics/t.yaml:8: key_points[1].id: duplicate id 'a' (also key_points[0].id)"),
+        (
+            GOOD.replace("match: [beta]", "match: [beta, {all: [x, $nope]}]"),
+            "rubrics/t.yaml:10: key_points[1].match[1]: unknown term $nope",
+        ),
+        (GOOD + "terms:\n  x: [a, $y]\n  y: [$x]\n", "rubrics/t.yaml:13: terms.y[0]: term $x refers to itself"),
+        (GOOD + "scoring: {mode: count, table: [0, 1, 2]}\n", "rubrics/t.yaml:11: scoring.table: must end at max_score (100)"),
+        (GOOD.replace("weight: 2", "weight: .inf"), "rubrics/t.yaml:5: key_points[0].weight: must be a finite number"),
+        ("id: &a t\nquestion: *a\n", "rubrics/t.yaml:1: invalid YAML: anchors and aliases"),
+        ("? [a, b]\n: 1\n", "rubrics/t.yaml:1: invalid YAML: mapping keys must be plain words"),
         (GOOD.replace("id: t\n", "id: Bad Id\n"), "rubrics/t.yaml:1: id: must be a slug"),
         (GOOD.replace("match: [beta]", "match: [$nope]"), "unknown term $nope"),
         (GOOD.replace("match: [beta]", "match: [{regex: '(unclosed'}]"), "rubrics/t.yaml:10: key_points[1].match[0].regex: invalid regex"),
@@ -52,7 +61,7 @@ def test_good_rubric_parses() -> None:
         ("id: t\nid: u\n", "rubrics/t.yaml:2: invalid YAML: duplicate key 'id' (first on line 1)"),
         ("id: [unclosed\n", "rubrics/t.yaml:2: invalid YAML"),
         ("- just\n- a list\n", "rubrics/t.yaml:1: a rubric must be a YAML mapping"),
-        (GOOD + "scoring: {mode: count, table: [0, 2, 1]}\n", "scoring.table: must not decrease"),
+        (GOOD + "scoring: {mode: count, table: [0, 60, 50, 100]}\n", "scoring.table: must not decrease"),
     ],
 )
 def test_errors_name_file_line_and_field(broken: str, expected: str) -> None:
