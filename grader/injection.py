@@ -28,11 +28,16 @@ _PATTERNS = [
     r"(?:你是|作为).{0,6}(?:评分|阅卷|考官|评委|模型|助手)",
     r"(?:所有|全部)(?:要点|得分点).{0,6}(?:都|均)?(?:满足|覆盖|命中|正确)",
     r"系统提示|提示词",
+    # statements of what the grader must do
+    r"\b(?:grader|judge|evaluator|grading model|examiner)\b.{0,40}\b(?:must|should|shall|has to|needs to)\b",
+    r"\bmark\b.{0,30}\b(?:as )?(?:met|correct|covered|right)\b",
+    r"\b(?:every|all)\s+(?:the\s+)?(?:key\s+)?points?\b.{0,20}\b(?:met|covered|satisfied|correct)\b",
+    r"(?:评分|阅卷|打分).{0,10}(?:必须|应该|务必)|(?:所有|全部|每个)(?:要点|得分点).{0,10}(?:满分|正确|命中|满足)",
 ]
 _INJECTION_RE = re.compile("|".join(f"(?:{p})" for p in _PATTERNS))
 # Cheap pre-filter: every pattern above contains one of these.
 _TRIGGER_RE = re.compile(
-    r"ignore|mark|score|point|credit|grade|judge|evaluator|assistant|\bai\b|language model|llm|prompt|override|</?[a-z]|"
+    r"ignore|mark|score|point|credit|grade|judge|evaluator|examiner|assistant|\bai\b|language model|llm|prompt|override|</?[a-z]|"
     r"忽略|无视|忽视|不要管|满分|100分|一百分|最高分|评分|打分|阅卷|你是|作为|得分点|要点|提示"
 )
 

@@ -323,20 +323,11 @@ def parse_reply(text: str | None, point_ids: Sequence[str], misconception_ids: S
 # --------------------------------------------------------------------------- the answer as data
 
 _SENTENCE_END_RE = re.compile(r"[.!?\n]")
-# A few more ways of addressing the grader, on top of injection.py's patterns: used here to keep
-# such text from the judge and to stop the judge raising points (not by the matcher).
-_MORE_INJECTION_RE = re.compile(
-    r"\b(?:grader|judge|evaluator|grading model|examiner)\b.{0,40}\b(?:must|should|shall|has to|needs to)\b"
-    r"|\bmark\b.{0,30}\b(?:as )?(?:met|correct|covered|right)\b"
-    r"|\b(?:every|all)\s+(?:the\s+)?(?:key\s+)?points?\b.{0,20}\b(?:met|covered|satisfied|correct)\b"
-    r"|(?:评分|阅卷|打分).{0,10}(?:必须|应该|务必)|(?:所有|全部|每个)(?:要点|得分点).{0,10}(?:满分|正确|命中|满足)"
-)
 
 
 def grader_addressed(norm: Normalized) -> list[tuple[int, int]]:
-    """Spans (normalised offsets) of text addressed to the grader: injection.py's and the judge's own patterns."""
-    spans = list(find_injections(norm)) + [m.span() for m in _MORE_INJECTION_RE.finditer(norm.text)]
-    return sorted(spans)
+    """Spans (normalised offsets) of text addressed to the grader (injection.py's patterns)."""
+    return sorted(find_injections(norm))
 
 
 def injection_blocks(norm: Normalized) -> list[tuple[int, int]]:

@@ -408,9 +408,11 @@ def _excluded(norm: Normalized, hit: Hit, blocked: list[Span], window: int) -> b
     for s, e in blocked:
         if s < hit.end and hit.start < e:
             return True  # the exclusion overlaps the match ("leaky relu" vs "relu")
-        gap = s - hit.end if s >= hit.end else hit.start - e
-        if gap <= window and same_clause(norm, min(s, hit.start), max(e, hit.end) - 1):
-            return True
+        # near any part of the match, in that part's clause (an all-of match may span clauses)
+        for ps, pe in hit.parts:
+            gap = s - pe if s >= pe else ps - e
+            if gap <= window and same_clause(norm, min(s, ps), max(e, pe) - 1):
+                return True
     return False
 
 

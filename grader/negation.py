@@ -50,7 +50,7 @@ _CUES_ZH = (
 _POST_ZH = (
     "也没用", "没有用", "没什么用", "没用", "不管用", "没效果", "没有效果", "无效", "不起作用", "没有帮助", "没帮助",
     "是错的", "是错误的", "不对", "不成立", "不正确", "不能用", "不好用", "用不了", "不可取", "行不通", "不可用",
-    "不靠谱", "不推荐",
+    "不靠谱", "不推荐", "不是问题", "不是什么问题", "不成问题", "不是大问题",
 )
 # fmt: on
 
@@ -99,7 +99,7 @@ _MASK_PREV_EN = frozenset({("if", "not"), ("or", "not")})
 # English denials after the claim: "does not help", "isn't needed", "is useless", "has no effect".
 _POST_NEXT_EN = frozenset(
     {"help", "work", "matter", "apply", "needed", "necessary", "required", "true", "correct", "effect", "difference", "useful",
-     "recommended", "advisable", "effective"}
+     "recommended", "advisable", "effective", "concern", "issue", "problem"}
 )  # fmt: skip
 _POST_WORD_EN = frozenset({"useless", "unnecessary", "pointless"})
 _POST_AFTER_BE_EN = frozenset({"wrong", "false", "incorrect", "myth"})
@@ -180,8 +180,11 @@ class _Analysis:
                 prev = words[i - 1] if i > 0 and not cjk[i - 1] else ""
                 if (w, nxt) in _MASK_NEXT_EN or (prev, w) in _MASK_PREV_EN:
                     continue
-                if nxt in _POST_NEXT_EN and w in ("not", "no", "never"):
-                    posts.append((pos, ends[i + 1]))
+                if w in ("not", "no", "never"):
+                    if nxt in _POST_NEXT_EN:
+                        posts.append((pos, ends[i + 1]))
+                    elif nxt in ("real", "big", "major", "serious") and i + 2 < n and words[i + 2] in ("concern", "issue", "problem"):
+                        posts.append((pos, ends[i + 2]))  # "not a real concern"
                 cues.append((pos, ends[i]))
                 if prev in _AUX_EN and i > 1:
                     prev = words[i - 2]  # "and do not", "and don't" (do + not share the word)
@@ -280,8 +283,10 @@ def is_negated(norm: Normalized, spans: list[tuple[int, int]], *, pattern: str |
                 if cs >= end:
                     break
                 continue
-            if ce > start or any(s <= cs and ce <= e for s, e in spans):
-                continue  # a cue inside (or running into) a matched phrase is what the rubric asked for ("不丢弃")
+            if ce > start and end > ce:
+                continue  # the cue runs into a phrase that spells its own negation ("并不会" + "不会过拟合")
+            if any(s <= cs and ce <= e for s, e in spans):
+                continue  # a cue inside a matched phrase is what the rubric asked for ("不丢弃")
             if not text[cs].isascii() and a.units_between(ce, start) > ZH_REACH:
                 continue  # a Chinese cue governs the words right after it, not a whole clause
             count += 1

@@ -295,3 +295,16 @@ def test_tuner_regressions() -> None:
     assert statuses(one_point("[不会过拟合]"), "这样模型并不会过拟合")["p"] == "met"
     # a Chinese cue reaches over Latin words in units, not characters
     assert statuses(one_point("[调度器]"), "Adam 不需要 StepLR 或者 CosineAnnealingLR 这类调度器")["p"] == "contradicted"
+
+
+def test_tuner_b_regressions() -> None:
+    # a concept inside a cue word is negated by it ("需要" in "不需要")
+    r = one_point("[{all: [transformer, 需要, warmup]}]")
+    assert statuses(r, "Transformer 不需要 warmup")["p"] == "contradicted"
+    assert statuses(r, "Transformer 需要 warmup")["p"] == "met"
+    # denials: not a (real) concern / 不是问题
+    assert statuses(one_point("[saddle point]"), "saddle points are not a real concern")["p"] == "contradicted"
+    assert statuses(one_point("[鞍点]"), "鞍点不是什么问题")["p"] == "contradicted"
+    # an exclusion near a part in another clause of an all-of match still applies
+    ex = one_point("[{all: [dropout, inference]}]", exclude="[mc dropout]")
+    assert statuses(ex, "dropout, at inference we use mc dropout")["p"] == "missing"
