@@ -12,7 +12,9 @@ error (`BatchConflict`), never a silent mix of old and new results.
 
 from __future__ import annotations
 
+import asyncio
 import codecs
+import contextlib
 import csv
 import hashlib
 import json
@@ -20,6 +22,7 @@ import os
 import re
 import signal
 import sys
+import threading
 import time
 import zlib
 from collections import Counter, OrderedDict
@@ -28,14 +31,18 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .bank import Bank, load_bank
+from .cost import Usage
 from .errors import GraderError, InputError, UnknownRubricError
 from .grade import grade
 from .normalize import normalize_text
 from .result import FLAG_TRUNCATED, GradeResult
 from .rubric import Rubric
+
+if TYPE_CHECKING:
+    from .judge import JudgeConfig
 
 MANIFEST = "batch.json"
 RESULTS_JSONL = "results.jsonl"
@@ -70,6 +77,8 @@ E_UNDECODABLE = "undecodable"
 E_RAGGED = "ragged"
 E_MALFORMED = "malformed"
 E_GRADING_FAILED = "grading_failed"
+E_JUDGE_FAILED = "judge_failed"
+"""The judge could not score some points of this row (graded=yes: the matcher's verdicts stand, marked unscored)."""
 
 _SURROGATE_RE = re.compile("[\udc80-\udcff]")
 
@@ -386,6 +395,10 @@ def grade_one(bank: Bank, task: Task) -> Graded:
         return (tid, "", 0.0, 0.0, 0.0, "", f"{type(exc).__name__}: {exc}", False)
     if truncated:
         result = result.model_copy(update={"flags": sorted({*result.flags, FLAG_TRUNCATED}), "needs_review": True})
+    return _graded(tid, result)
+
+
+def _graded(tid: int, result: GradeResult) -> Graded:
     return (
         tid,
         result.model_dump_json(),
@@ -407,17 +420,26 @@ def _grade_tasks(tasks: list[Task]) -> list[Graded]:
 
 
 class JudgeHook(Protocol):
-    """What batch needs from the LLM judge (grader/judge.py, issue 4) to add `--judge`/`--concurrency`.
+    """What batch uses of the LLM judge's async client (`grader.judge.Judge`).
 
-    The plan: matcher results stream out of the worker pool as now; rows whose rubric asks for the
-    judge are awaited through `judge()` with at most `concurrency` calls in flight, before they are
-    appended. The judge's own cache (keyed on the normalised answer) makes a resumed run repeat no
-    call, and its budget and failure rules (a failed call = unscored points + needs_review) apply.
+    Matcher results stream out of the worker pool as before; with a judge, each distinct answer
+    is then awaited through `judge()` on an event loop in a background thread (at most
+    `concurrency` requests in flight, at most 2 × concurrency answers in progress) before its
+    rows are appended. The judge's cache makes a resumed run repeat no call; its budget and
+    failure rules apply (a failed call = unscored points + needs_review).
     """
 
     concurrency: int
+    usage: Usage
 
-    async def judge(self, rubric: Rubric, answer: str, matcher_result: GradeResult, *, lang: str | None) -> GradeResult: ...
+    @property
+    def priced(self) -> bool: ...
+
+    async def judge(
+        self, rubric: Rubric, answer: str, matcher_result: GradeResult | None = None, *, lang: str | None = None
+    ) -> GradeResult: ...
+
+    async def aclose(self) -> None: ...
 
 
 @dataclass
@@ -445,13 +467,14 @@ class BatchOptions:
     """How many distinct graded answers are kept for dedupe (bounds memory)."""
     fsync_every: float = 1.0
     """Seconds between fsyncs of the result files (each line is written at once regardless)."""
-    judge: JudgeHook | None = None
-    """The LLM judge (issue 4); None = matcher only. Not wired yet: see `JudgeHook`."""
+    judge: JudgeConfig | None = None
+    """The LLM judge's configuration (`grader.judge.JudgeConfig`); None = matcher only."""
 
 
 @dataclass
 class BatchSummary:
-    """What a batch run did; `exit_code` is 0, or 3 when some rows could not be graded."""
+    """What a batch run did; `exit_code` is 0, or 3 when some rows could not be graded (or, with
+    the judge, were graded with unscored points or left unjudged by --max-cost)."""
 
     out: Path
     rows: int = 0
@@ -472,10 +495,19 @@ class BatchSummary:
     seconds: float = 0.0
     report: Path | None = None
     notes: list[str] = field(default_factory=list)
+    judge_usage: Usage | None = None
+    """What the judge spent in this run (None = matcher only)."""
+    judge_priced: bool = True
+    """False when the price table does not know the judge's model (cost shown as unknown)."""
+    judge_failed: int = 0
+    """Rows graded in this run with points the judge could not score (unscored; in errors.csv as judge_failed)."""
+    judge_deferred: int = 0
+    """Rows left ungraded in this run because --max-cost was reached (a rerun picks them up)."""
 
     @property
     def exit_code(self) -> int:
-        return 3 if self.failed else 0
+        incomplete = self.failed or self.judge_failed or self.judge_deferred or self.errors.get(E_JUDGE_FAILED)
+        return 3 if incomplete else 0
 
     @property
     def rate(self) -> float:
@@ -501,11 +533,27 @@ def _manifest(opts: BatchOptions, bank: Bank) -> dict[str, Any]:
             "columns": opts.columns,
             "max_chars": opts.max_chars,
             "engine": "matcher" if opts.judge is None else "judge",
+            "judge": None if opts.judge is None else _judge_fingerprint(opts.judge),
         },
         "shard": list(opts.shard) if opts.shard else None,
         "bank": str(Path(bank.path).resolve()),
         "rubrics": {},
         "complete": False,
+    }
+
+
+def _judge_fingerprint(cfg: JudgeConfig) -> dict[str, Any]:
+    """What decides the judge's verdicts (a change between runs would mix results). Not the
+    budget, concurrency or cache, which a resumed run may change."""
+    from .judge import Prompts, _public_url
+
+    return {
+        "model": cfg.model,
+        "endpoint": _public_url(cfg.base_url),
+        "policy": cfg.policy,
+        "samples": cfg.samples,
+        "temperature": cfg.sampling_temperature,
+        "prompt_hash": Prompts.load().hash,
     }
 
 
@@ -762,6 +810,61 @@ def progress_wanted(explicit: bool | None) -> bool:
     return sys.stderr.isatty() and not os.environ.get("CI")
 
 
+class _JudgeRunner:
+    """The LLM judge on an event loop in a background thread; the main thread submits answers
+    and collects results (all file writing stays in the main thread).
+
+    The client and the thread start on the first answer, after the matcher pool has forked its
+    workers (forking a process that runs threads can deadlock).
+    """
+
+    def __init__(self, config: JudgeConfig) -> None:
+        from .judge import Prompts
+
+        Prompts.load()  # a missing prompt file fails now, before any work
+        self.config = config
+        self.client: JudgeHook | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.thread: threading.Thread | None = None
+        self.limit = 2 * config.concurrency
+        """Answers in progress at once; reading input pauses beyond this."""
+
+    def submit(self, rubric: Rubric, answer: str, matcher_result: GradeResult, lang: str | None) -> Future[GradeResult]:
+        if self.client is None:
+            from .judge import Judge
+
+            self.client = Judge(self.config)
+            self.loop = asyncio.new_event_loop()
+            self.thread = threading.Thread(target=self.loop.run_forever, name="grader-judge", daemon=True)
+            self.thread.start()
+        assert self.loop is not None
+        return asyncio.run_coroutine_threadsafe(self.client.judge(rubric, answer, matcher_result, lang=lang), self.loop)
+
+    @property
+    def usage(self) -> Usage:
+        return self.client.usage if self.client is not None else Usage()
+
+    @property
+    def priced(self) -> bool:
+        if self.client is not None:
+            return self.client.priced
+        from .cost import load_prices, price_of
+
+        return price_of(self.config.model, load_prices(self.config.prices)) is not None
+
+    def close(self) -> None:
+        """Close the client and stop the loop (answers still in progress are cancelled)."""
+        if self.loop is None or self.client is None:
+            return
+        with contextlib.suppress(Exception):  # closing must not hide the run's own outcome
+            asyncio.run_coroutine_threadsafe(self.client.aclose(), self.loop).result(timeout=30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        if self.thread is not None:
+            self.thread.join(timeout=30)
+        self.loop.close()
+        self.loop = None
+
+
 class _Run:
     """State of one batch run (kept out of `run_batch` so the loop reads top to bottom)."""
 
@@ -783,6 +886,9 @@ class _Run:
         self.task_ids: dict[int, bytes] = {}
         self.next_tid = 0
         self.on_done: Callable[[int], None] = lambda n: None
+        self.judge: _JudgeRunner | None = None
+        self.judging: dict[Future[GradeResult], tuple[bytes, bool]] = {}
+        """Answers with the judge: future -> (dedupe key, truncated)."""
 
     def question_problem(self, qid: str) -> str | None:
         if qid not in self.known:
@@ -827,17 +933,60 @@ class _Run:
     def finish(self, graded: list[Graded]) -> None:
         for g in graded:
             key = self.task_ids.pop(g[0])
-            waiting = self.pending.pop(key)
-            rep = waiting[0][1]
             if not g[1]:  # grading raised: report every row that waited for it, keep going
-                for row, _ in waiting:
+                for row, _ in self.pending.pop(key):
                     self.write_error(row, E_GRADING_FAILED, f"grading failed: {g[6]}", graded=False, err_keys=self.err_keys)
                 continue
-            for row, answer in waiting:
-                self.emit(row, answer, rep, g)
+            if self.judge is not None:
+                row, answer = self.pending[key][0]
+                fut = self.judge.submit(self.bank[row.question_id], answer, GradeResult.model_validate_json(g[1]), self.opts.lang)
+                self.judging[fut] = (key, FLAG_TRUNCATED in g[6].split())
+                continue
+            self.complete(key, g)
+        self.journal.flush()
+
+    def complete(self, key: bytes, g: Graded, *, reuse: bool = True) -> None:
+        """Write every row waiting for `key`; keep the result for later copies when `reuse`."""
+        waiting = self.pending.pop(key)
+        rep = waiting[0][1]
+        for row, answer in waiting:
+            self.emit(row, answer, rep, g)
+        if reuse:
             self.cache[key] = (rep, g)
             if len(self.cache) > self.opts.dedupe_cache:
                 self.cache.popitem(last=False)
+
+    def collect_judged(self, *, block: bool) -> None:
+        """Write the rows of answers the judge has finished (waiting for one when `block`)."""
+        if not self.judging:
+            return
+        finished, _ = wait(self.judging, timeout=None if block else 0, return_when=FIRST_COMPLETED)
+        for fut in finished:
+            key, truncated = self.judging.pop(fut)
+            try:
+                result = fut.result()
+            except Exception as exc:  # a bug on one answer must not stop the cohort
+                for row, _ in self.pending.pop(key):
+                    self.write_error(row, E_GRADING_FAILED, f"judge: {type(exc).__name__}: {exc}", graded=False, err_keys=self.err_keys)
+                continue
+            usage = result.meta.get("usage")
+            if isinstance(usage, dict) and usage.get("skipped_budget"):
+                # --max-cost reached before this answer was judged: leave its rows for a rerun.
+                self.summary.judge_deferred += len(self.pending.pop(key))
+                continue
+            if truncated:
+                result = result.model_copy(update={"flags": sorted({*result.flags, FLAG_TRUNCATED}), "needs_review": True})
+            info = result.meta.get("judge")
+            unscored = info.get("unscored") if isinstance(info, dict) else None
+            if unscored and isinstance(info, dict):
+                errors = info.get("errors") or []
+                why = str(errors[0]) if errors else "no verdict in the reply"
+                reason = f"judge could not score {', '.join(sorted(unscored))}: {why}"
+                for row, _ in self.pending[key]:
+                    self.write_error(row, E_JUDGE_FAILED, reason, graded=True, err_keys=self.err_keys)
+                self.summary.judge_failed += len(self.pending[key])
+            # A failed judgement is not reused: a later copy of the answer asks again.
+            self.complete(key, _graded(-1, result), reuse=not unscored)
         self.journal.flush()
 
 
@@ -893,6 +1042,8 @@ def prepare_out(opts: BatchOptions, bank: Bank) -> tuple[dict[str, Any], bool]:
                 + "\nResults are never mixed: pass --restart to discard them, or use another --out."
             )
         new["rubrics"] = old.get("rubrics", {})
+        if old.get("judge_usage"):
+            new["judge_usage"] = old["judge_usage"]
     out.mkdir(parents=True, exist_ok=True)
     _write_json(out / MANIFEST, new)
     return new, old is not None
@@ -909,8 +1060,6 @@ def run_batch(opts: BatchOptions) -> BatchSummary:
         KeyboardInterrupt: after flushing every finished result (rerun to resume).
     """
     t0 = time.monotonic()
-    if opts.judge is not None:
-        raise InputError("the LLM judge is not available in batch yet (matcher only)")
     if opts.encoding:
         try:
             codecs.lookup(opts.encoding)
@@ -952,6 +1101,8 @@ def run_batch(opts: BatchOptions) -> BatchSummary:
 
     journal = _Journal(opts.out, opts.fsync_every)
     run = _Run(opts, bank, journal, summary, names, err_keys)
+    if opts.judge is not None:
+        run.judge = _JudgeRunner(opts.judge)
     show = progress_wanted(opts.progress)
     total = sum(count_rows(p) for p in opts.inputs) if show else None
     progress = _Progress(show, total)
@@ -1029,14 +1180,22 @@ def run_batch(opts: BatchOptions) -> BatchSummary:
             if len(run.batch) >= opts.batch_size:
                 submit()
                 collect(block=False)
+            if run.judge is not None:
+                run.collect_judged(block=False)
+                while len(run.judging) >= run.judge.limit:
+                    run.collect_judged(block=True)
         submit()
         while in_flight:
             collect(block=True)
+        while run.judging:
+            run.collect_judged(block=True)
     except BrokenProcessPool:
         raise GraderError("a grading process died (out of memory?); finished rows are saved, rerun the same command to resume") from None
     except KeyboardInterrupt:
         for fut in in_flight:
             fut.cancel()
+        for jfut in run.judging:
+            jfut.cancel()
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
             pool = None
@@ -1046,9 +1205,27 @@ def run_batch(opts: BatchOptions) -> BatchSummary:
         journal.close()
         if pool is not None:
             pool.shutdown()
+        if run.judge is not None:
+            run.judge.close()
     manifest["rubrics"] = {**manifest.get("rubrics", {}), **run.versions}
     manifest["complete"] = True
     manifest["summary"] = {"rows": summary.rows, "failed": summary.failed, "errors": dict(summary.errors)}
+    if run.judge is not None:
+        summary.judge_usage, summary.judge_priced = run.judge.usage, run.judge.priced
+        spent = Usage(**(manifest.get("judge_usage") or {}))
+        spent.add(summary.judge_usage)
+        manifest["judge_usage"] = spent.as_dict()  # every run on this folder, for the record
+        if summary.judge_deferred:
+            manifest["complete"] = False
+            summary.notes.append(
+                f"max cost reached: {summary.judge_deferred} rows were not judged and are not in the results; "
+                "rerun the same command (with a higher --max-cost) to grade them"
+            )
+        if summary.judge_failed:
+            summary.notes.append(
+                f"the judge could not score {summary.judge_failed} rows: their points are unscored (the matcher's verdict stands), "
+                f"they are in the review queue and in {ERRORS_CSV} as {E_JUDGE_FAILED}"
+            )
     _write_json(opts.out / MANIFEST, manifest)
     write_students_csv(opts.out)
     if opts.report:
@@ -1206,6 +1383,8 @@ def format_summary(s: BatchSummary) -> str:
         lines.append("encodings: " + ", ".join(f"{k} {v}" for k, v in s.encodings.items()))
     if s.seconds:
         lines.append(f"time: {s.seconds:.1f} s ({s.rate:,.0f} rows/s)")
+    if s.judge_usage is not None:
+        lines.append(s.judge_usage.summary(priced=s.judge_priced))
     lines += s.notes
     lines.append(
         f"outputs: {s.out}/ ({RESULTS_JSONL}, {RESULTS_CSV}, {STUDENTS_CSV}, {ERRORS_CSV}{', ' + REPORT_HTML if s.report else ''})"

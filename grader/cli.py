@@ -6,7 +6,7 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.text import Text
@@ -14,6 +14,9 @@ from rich.text import Text
 from . import GraderError, grade, load_bank
 from .errors import InputError
 from .render import console, render_result
+
+if TYPE_CHECKING:
+    from .judge import JudgeConfig
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -52,6 +55,73 @@ lang_option = click.option(
 )
 
 
+# --- LLM judge options (issue 4), shared by `grade` and `batch`: same names, same env vars ---
+_JUDGE_OPTIONS = [
+    click.option("--judge", is_flag=True, envvar="GRADER_JUDGE", help="Also ask the LLM judge (see docs/llm-judge.md). Env: GRADER_JUDGE."),
+    click.option("--model", envvar="GRADER_MODEL", default=None, help="Judge model name. Env: GRADER_MODEL."),
+    click.option(
+        "--base-url", envvar="OPENAI_BASE_URL", default=None, help="OpenAI-compatible endpoint (default: OpenAI). Env: OPENAI_BASE_URL."
+    ),
+    click.option(
+        "--judge-policy",
+        type=click.Choice(["review", "full"]),
+        envvar="GRADER_JUDGE_POLICY",
+        default="review",
+        show_default=True,
+        help="review: judge only points the matcher did not settle; full: judge every point. Env: GRADER_JUDGE_POLICY.",
+    ),
+    click.option("--samples", type=click.IntRange(1, 15), default=1, show_default=True, help="Judge verdicts to vote on per point."),
+    click.option("--no-cache", is_flag=True, help="Ask the judge even when a cached reply exists."),
+    click.option(
+        "--cache-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar="GRADER_CACHE_DIR",
+        default=None,
+        help="Judge cache folder. Env: GRADER_CACHE_DIR.",
+    ),
+    click.option(
+        "--max-cost",
+        type=click.FloatRange(0),
+        envvar="GRADER_MAX_COST",
+        default=None,
+        help="Dollars; no judge calls past this. Env: GRADER_MAX_COST.",
+    ),
+]
+
+
+def judge_options(func: F) -> F:
+    """Add the judge's options (--judge, --model, --base-url, --judge-policy, --samples, --no-cache, --cache-dir, --max-cost)."""
+    for option in reversed(_JUDGE_OPTIONS):
+        func = option(func)
+    return func
+
+
+def judge_config(
+    *,
+    model: str | None,
+    base_url: str | None,
+    judge_policy: str,
+    samples: int,
+    no_cache: bool,
+    cache_dir: Path | None,
+    max_cost: float | None,
+    concurrency: int | None = None,
+) -> JudgeConfig:
+    """The JudgeConfig for the judge options (the environment fills what is not given)."""
+    from .judge import JudgeConfig
+
+    return JudgeConfig.from_env(
+        model=model,
+        base_url=base_url,
+        policy=judge_policy,
+        samples=samples,
+        cache=not no_cache,
+        cache_dir=cache_dir,
+        max_cost=max_cost,
+        concurrency=concurrency,
+    )
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="grader")
 def main() -> None:
@@ -88,37 +158,8 @@ def read_answer(answer_file: str | None, answer: str | None) -> str:
 @bank_option
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
 @lang_option
-# --- LLM judge options (issue 4) ---
-@click.option("--judge", is_flag=True, envvar="GRADER_JUDGE", help="Also ask the LLM judge (see docs/llm-judge.md). Env: GRADER_JUDGE.")
-@click.option("--model", envvar="GRADER_MODEL", default=None, help="Judge model name. Env: GRADER_MODEL.")
-@click.option(
-    "--base-url", envvar="OPENAI_BASE_URL", default=None, help="OpenAI-compatible endpoint (default: OpenAI). Env: OPENAI_BASE_URL."
-)
-@click.option(
-    "--judge-policy",
-    type=click.Choice(["review", "full"]),
-    envvar="GRADER_JUDGE_POLICY",
-    default="review",
-    show_default=True,
-    help="review: judge only points the matcher did not settle; full: judge every point. Env: GRADER_JUDGE_POLICY.",
-)
-@click.option("--samples", type=click.IntRange(1, 15), default=1, show_default=True, help="Judge verdicts to vote on per point.")
-@click.option("--no-cache", is_flag=True, help="Ask the judge even when a cached reply exists.")
-@click.option(
-    "--cache-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="GRADER_CACHE_DIR",
-    default=None,
-    help="Judge cache folder. Env: GRADER_CACHE_DIR.",
-)
+@judge_options
 @click.option("--dry-run", is_flag=True, help="Estimate the judge's tokens and cost, make no call.")
-@click.option(
-    "--max-cost",
-    type=click.FloatRange(0),
-    envvar="GRADER_MAX_COST",
-    default=None,
-    help="Dollars; no judge calls past this. Env: GRADER_MAX_COST.",
-)
 @friendly_errors
 def grade_cmd(
     rubric_id: str,
@@ -146,10 +187,16 @@ def grade_cmd(
     rubric = bank[rubric_id]
     text = read_answer(answer_file, answer)
     if judge or dry_run:
-        from .judge import JudgeConfig, judge_one
+        from .judge import judge_one
 
-        config = JudgeConfig.from_env(
-            model=model, base_url=base_url, policy=judge_policy, samples=samples, cache=not no_cache, cache_dir=cache_dir, max_cost=max_cost
+        config = judge_config(
+            model=model,
+            base_url=base_url,
+            judge_policy=judge_policy,
+            samples=samples,
+            no_cache=no_cache,
+            cache_dir=cache_dir,
+            max_cost=max_cost,
         )
         judged, usage_line = judge_one(rubric, text, config, lang=lang, dry_run=dry_run)
         click.echo(usage_line, err=True)
@@ -309,6 +356,15 @@ def check_cmd(
 @click.option("--restart", is_flag=True, help="Discard earlier results in --out instead of resuming.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal, unless CI is set).")
 @click.option("--no-report", is_flag=True, help="Skip report.html (build it later with `grader report`).")
+@judge_options
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1),
+    default=8,
+    show_default=True,
+    envvar="GRADER_CONCURRENCY",
+    help="With --judge: judge requests in flight at once. Env: GRADER_CONCURRENCY.",
+)
 @friendly_errors
 def batch_cmd(
     inputs: tuple[Path, ...],
@@ -323,12 +379,36 @@ def batch_cmd(
     restart: bool,
     progress: bool | None,
     no_report: bool,
+    judge: bool = False,
+    model: str | None = None,
+    base_url: str | None = None,
+    judge_policy: str = "review",
+    samples: int = 1,
+    no_cache: bool = False,
+    cache_dir: Path | None = None,
+    max_cost: float | None = None,
+    concurrency: int = 8,
 ) -> None:
     """Grade a cohort: INPUT files (CSV, TSV, JSONL, XLSX) with student, question and answer columns.
 
-    Exits 0 when every row was graded, 3 when some rows had errors (see errors.csv), 2 on usage errors.
+    With --judge, the LLM judge rules on what the matcher did not settle; its usage is in the summary.
+    Exits 0 when every row was graded, 3 when some rows had errors (see errors.csv) or, with --judge,
+    were left unscored by the judge or unjudged by --max-cost, 2 on usage errors.
     """
     from .batch import BatchOptions, format_summary, parse_columns, parse_shard, run_batch
+
+    config = None
+    if judge:
+        config = judge_config(
+            model=model,
+            base_url=base_url,
+            judge_policy=judge_policy,
+            samples=samples,
+            no_cache=no_cache,
+            cache_dir=cache_dir,
+            max_cost=max_cost,
+            concurrency=concurrency,
+        )
 
     opts = BatchOptions(
         inputs=list(inputs),
@@ -343,6 +423,7 @@ def batch_cmd(
         restart=restart,
         progress=progress,
         report=not no_report,
+        judge=config,
     )
     try:
         summary = run_batch(opts)

@@ -48,6 +48,8 @@ class Phrase:
     """Index of the phrase in its compiled rubric (a cheap memo key)."""
     keys: tuple[str, ...] = ()
     """Index keys the phrase can start with (a CJK pair, or the first word's stem and text)."""
+    tail: str = ""
+    """Closing brackets the phrase ends with ("O(1)"), shown in its evidence when the answer has them."""
 
     def __post_init__(self) -> None:
         if self.toks and not self.keys:
@@ -68,10 +70,21 @@ class CRule:
     rid: int = -1
     """The rule's index in its compiled rubric."""
 
+    by_key: list[dict[str, list[Phrase]]] = field(default_factory=list)
+    """Per concept: its phrases by start key."""
+    loose: list[list[Phrase]] = field(default_factory=list)
+    """Per concept: phrases that can start without an exact key (prefix wildcards, typo-tolerant words)."""
+
     def __post_init__(self) -> None:
         for concept in self.concepts:
             self.keys.append(frozenset(k for p in concept for k in p.keys))
             self.open_ended.append(any(p.toks[0].prefix or p.toks[0].fuzzy for p in concept))
+            by_key: dict[str, list[Phrase]] = {}
+            for p in concept:
+                for k in p.keys:
+                    by_key.setdefault(k, []).append(p)
+            self.by_key.append(by_key)
+            self.loose.append([p for p in concept if p.toks[0].prefix or p.toks[0].fuzzy])
 
 
 @dataclass(slots=True)
@@ -267,7 +280,10 @@ class CompiledRubric:
             for i in sorted(set(starts)) if len(starts) > 1 else starts:
                 end = _match_at(toks, scan.fuzzy_at, phrase.toks, i)
                 if end is not None:
-                    out.append((toks.start[i], toks.end[end - 1]))
+                    stop = toks.end[end - 1]
+                    if phrase.tail and scan.norm.text.startswith(phrase.tail, stop):
+                        stop += len(phrase.tail)
+                    out.append((toks.start[i], stop))
         scan.memo[phrase.uid] = out
         return out
 
@@ -278,6 +294,23 @@ class CompiledRubric:
         for p in concept:
             first = p.toks[0]
             if first.prefix or (first.fuzzy and first.stem in scan.fuzzy_index) or not present.isdisjoint(p.keys):
+                found.extend(self.char_spans(scan, p))
+        if len(found) > 1:
+            found = sorted(set(found))
+        return found
+
+    def _concept_spans(self, scan: _Scan, rule: CRule, k: int) -> list[Span]:
+        """Spans of concept `k` of `rule`: only phrases whose start key the answer has are tried."""
+        found: list[Span] = []
+        by_key = rule.by_key[k]
+        tried: set[int] = set()
+        for key in rule.keys[k] & scan.present:
+            for p in by_key[key]:
+                if p.uid not in tried:
+                    tried.add(p.uid)
+                    found.extend(self.char_spans(scan, p))
+        for p in rule.loose[k]:
+            if p.uid not in tried and (p.toks[0].prefix or p.toks[0].stem in scan.fuzzy_index):
                 found.extend(self.char_spans(scan, p))
         if len(found) > 1:
             found = sorted(set(found))
@@ -299,8 +332,8 @@ class CompiledRubric:
             if not open_ended and keys.isdisjoint(present):
                 return []  # some concept cannot occur: the rule cannot match
         occurrences: list[list[Span]] = []
-        for concept in rule.concepts:
-            found = self.concept_spans(scan, concept)
+        for k in range(len(rule.concepts)):
+            found = self._concept_spans(scan, rule, k)
             if not found:
                 return []
             occurrences.append(found)
@@ -310,7 +343,8 @@ class CompiledRubric:
 
     def item_hits(self, scan: _Scan, item: CItem, rules: list[CRule]) -> list[Hit]:
         """Matches of any of `rules`, less those voided by the item's exclusions."""
-        hits = [h for rule in rules for h in self.rule_hits(scan, rule)]
+        live = scan.live
+        hits = [h for rule in rules if rule.rid in live for h in self.rule_hits(scan, rule)]
         if hits and item.exclude:
             blocked = self.concept_spans(scan, item.exclude)
             hits = [h for h in hits if not _excluded(scan.norm, h, blocked, item.exclude_window)]
@@ -339,7 +373,8 @@ def compile_phrase(raw: str, *, fuzzy: bool = True, uid: int = 0) -> Phrase:
         prefix = text[end : end + 1] == "*" and not cjk
         allow = fuzzy and not cjk and not prefix and word.isalpha() and len(word) >= _FUZZY_MIN
         toks.append(PTok(word, word if prefix else st, cjk, prefix, allow))
-    return Phrase(raw, tuple(toks), uid)
+    tail = text[tt.end[-1] :].strip() if tt.end else ""
+    return Phrase(raw, tuple(toks), uid, tail=tail if tail and set(tail) <= set("()[]{}<>\"'") else "")
 
 
 def _joined_variant(phrase: Phrase) -> list[Phrase]:

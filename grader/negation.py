@@ -21,6 +21,8 @@ from .normalize import Normalized
 
 REACH = 24
 """How far before a part a cue still applies, in units: a CJK character is 1, a Latin word 2."""
+NEED_REACH = 4
+"""How close after a part a "no need" denial (没必要, 不需要, 不必, 用不着) must follow."""
 POST_REACH = 30
 """How far after a part a denying predicate still applies, in normalised characters (within its clause)."""
 ZH_REACH = 8
@@ -44,7 +46,7 @@ _NOT_CUES_ZH = (
 )
 _CUES_ZH = (
     "并不是", "并不会", "并没有", "并不", "并非", "并未", "不再", "不会", "不是", "不能", "不要", "不用", "不需要",
-    "不必", "没有", "没", "无需", "无须", "无法", "不", "未", "非", "别", "勿", "毋", "莫", "无",
+    "不必", "没必要", "用不着", "没有", "没", "无需", "无须", "无法", "不", "未", "非", "别", "勿", "毋", "莫", "无",
 )
 # Predicates that deny what comes just before them in the clause.
 _POST_ZH = (
@@ -55,6 +57,8 @@ _POST_ZH = (
 # fmt: on
 
 
+# "no need": a denial only right after the claim ("model.eval() 没必要调"), else a plain cue.
+_NEED_ZH = ("没必要", "不需要", "不必", "用不着", "无需", "不用")
 _BREAKS_ZH = (
     "但是",
     "但",
@@ -123,20 +127,22 @@ def _lexicon() -> dict[str, list[tuple[str, frozenset[str]]]]:
 
 
 _LEX_ZH = _lexicon()
+_NEG_CHARS = frozenset("不没无非未别勿毋莫否")
 # A line break ends a sentence only before a list item or after a blank line; a hard-wrapped
 # sentence ("dropout is not\nturned off") stays one sentence.
 NEWLINE_BREAK = r"\n(?=[ \t]*(?:[-*•>]|\d{1,2}[.、)]|\(\d{1,2}\)|\n))|\n[ \t]*\n"
 # A full stop ends a sentence unless it sits inside a number or a name ("0.5", "model.eval");
 # after a Chinese character it always does ("…上。BN …").
-FULL_STOP = r"\.(?![0-9a-z])|(?<=[\u3400-\u9fff])\."
-_PUNCT_BREAK_RE = re.compile(rf"[,;!?:()\[\]\"]|{FULL_STOP}|\s-+\s|{NEWLINE_BREAK}")
+FULL_STOP = r"。|\.(?![0-9a-z])|(?<=[\u3400-\u9fff])\."
+# Brackets are not breaks: "model.eval()" and "f(x)" sit inside a clause.
+_PUNCT_BREAK_RE = re.compile(rf"[,;!?:\"]|{FULL_STOP}|\s-+\s|{NEWLINE_BREAK}")
 _SENTENCE_RE = re.compile(rf"[;!?]|{FULL_STOP}|{NEWLINE_BREAK}")
 
 
 class _Analysis:
     """Clause breaks, sentence ends, cues and scope starts of one answer."""
 
-    __slots__ = ("breaks", "coords", "cues", "posts", "sentences", "starts", "units")
+    __slots__ = ("breaks", "coords", "cues", "needs", "posts", "sentences", "starts", "units")
 
     def __init__(self, norm: Normalized) -> None:
         text = norm.text
@@ -145,6 +151,7 @@ class _Analysis:
         breaks = [m.end() for m in _PUNCT_BREAK_RE.finditer(text)]
         cues: list[tuple[int, int]] = []
         posts: list[tuple[int, int]] = []
+        needs: list[tuple[int, int]] = []
         coords: list[int] = []
         words, starts, ends, cjk = toks.text, toks.start, toks.end, toks.cjk
         lex = _LEX_ZH
@@ -166,6 +173,8 @@ class _Analysis:
                             breaks.append(end)
                         if "post" in kinds:
                             posts.append((pos, end))
+                        if word in _NEED_ZH:
+                            needs.append((pos, end))
                         if "cue" in kinds or "post" in kinds:
                             cues.append((pos, end))
                             before = text[max(0, pos - 8) : pos].rstrip()
@@ -201,6 +210,7 @@ class _Analysis:
         self.cues = cues
         self.posts = posts
         self.coords = coords
+        self.needs = needs
         # cumulative reach units at each token start, for measuring how far back a cue is
         self.starts = norm.tokens.start
         self.units = list(accumulate([1 if c else 2 for c in norm.tokens.cjk], initial=0))
@@ -284,12 +294,21 @@ def is_negated(norm: Normalized, spans: list[tuple[int, int]], *, pattern: str |
                     break
                 continue
             if ce > start and end > ce:
-                continue  # the cue runs into a phrase that spells its own negation ("并不会" + "不会过拟合")
+                if any(ch in _NEG_CHARS for ch in text[start:ce]):
+                    continue  # the cue runs into a phrase that spells its own negation ("并不会" + "不会过拟合")
+                count += 1  # the phrase begins inside the cue: "不需要" + "需要移动"
+                continue
             if any(s <= cs and ce <= e for s, e in spans):
                 continue  # a cue inside a matched phrase is what the rubric asked for ("不丢弃")
             if not text[cs].isascii() and a.units_between(ce, start) > ZH_REACH:
                 continue  # a Chinese cue governs the words right after it, not a whole clause
             count += 1
+        for ns, ne in a.needs[bisect_left(a.needs, (end, 0)) :]:
+            if ns > end + NEED_REACH or ns > a.clause_end(end):
+                break
+            if not any(s <= ns and ne <= e for s, e in spans):
+                count += 1
+                break
         hi = min(end + POST_REACH, a.clause_end(end))
         for ps, pe in a.posts[bisect_left(a.posts, (end, 0)) :]:
             if ps > hi:

@@ -16,7 +16,7 @@ from typing import Any
 
 _PUNCT = str.maketrans(
     {
-        "。": ".",
+        # "。" stays as it is: it always ends a sentence, even between Latin words ("rescale。p")
         "，": ",",
         "、": ",",
         "；": ";",
@@ -250,7 +250,7 @@ def normalize(text: str) -> Normalized:
 
 
 # Punctuation a phrase never runs across (brackets are fine: "f(x)", "model.eval()").
-_GAP_BREAK_RE = re.compile(r"[,;:!?]|\.(?:\s|$)|(?<=[\u3400-\u9fff])\.|\n[ \t]*\n")
+_GAP_BREAK_RE = re.compile(r"[,;:!?。]|\.(?:\s|$)|(?<=[\u3400-\u9fff])\.|\n[ \t]*\n")
 
 
 def tokenize(text: str) -> Tokens:

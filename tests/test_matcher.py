@@ -308,3 +308,23 @@ def test_tuner_b_regressions() -> None:
     # an exclusion near a part in another clause of an all-of match still applies
     ex = one_point("[{all: [dropout, inference]}]", exclude="[mc dropout]")
     assert statuses(ex, "dropout, at inference we use mc dropout")["p"] == "missing"
+
+
+def test_dropout_tuner_regressions() -> None:
+    # 。 between Latin words ends the sentence
+    r = one_point("[{all: [p, '0.1']}]")
+    assert statuses(one_point("[p 一般取 0.1]"), "不用再 rescale。p 一般取 0.1 到 0.5")["p"] == "met"
+    # "no need" right after the claim denies it
+    assert statuses(one_point("['model.eval()']"), "model.eval() 没必要调")["p"] == "contradicted"
+    assert statuses(one_point("['model.eval()']"), "要调 model.eval()，不需要别的")["p"] == "met"
+    # brackets do not split a clause for exclusions
+    ex = one_point("['model.eval()']", exclude="[没必要]")
+    assert statuses(ex, "model.eval() 其实没必要")["p"] == "missing"
+    assert r is not None
+
+
+def test_phrase_starting_inside_a_cue() -> None:
+    # regression: "不需要移动" matched the phrase "需要移动" as met
+    r = one_point("[需要移动]")
+    assert statuses(r, "链表插入删除不需要移动元素")["p"] == "contradicted"
+    assert statuses(one_point("[不会过拟合]"), "这样并不会过拟合")["p"] == "met"

@@ -12,7 +12,7 @@ from grader.normalize import detect_language, normalize, normalize_text, stem, t
     [
         ("ＤＲＯＰＯＵＴ", "dropout"),  # full width -> half width, case folded
         ("過擬合與正則化", "过拟合与正则化"),  # traditional -> simplified
-        ("推理时，关闭。", "推理时,关闭."),  # Chinese punctuation -> ASCII
+        ("推理时，关闭；", "推理时,关闭;"),  # Chinese punctuation -> ASCII (。 stays: it always ends a sentence)
         ("L１ 正则", "l1 正则"),
         ("don’t", "don't"),
     ],
