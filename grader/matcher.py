@@ -69,6 +69,8 @@ class CRule:
     """Per concept: True when a prefix wildcard makes the key test impossible."""
     rid: int = -1
     """The rule's index in its compiled rubric."""
+    cids: list[int] = field(default_factory=list)
+    """Per concept: an id shared by every identical concept in the rubric ($terms recur), for memoising."""
 
     by_key: list[dict[str, list[Phrase]]] = field(default_factory=list)
     """Per concept: its phrases by start key."""
@@ -133,6 +135,8 @@ class _Scan:
     """Every key the answer can start a phrase with: stems, joined pairs, CJK pairs, typo aliases."""
     live: set[int] = field(default_factory=set)
     """Rules whose first concept can occur in the answer; the others are skipped unseen."""
+    concepts: dict[int, list[Span]] = field(default_factory=dict)
+    """Spans of each concept already looked up in this answer."""
 
 
 class CompiledRubric:
@@ -147,8 +151,10 @@ class CompiledRubric:
         # Rules by a key their first concept needs: an answer only wakes the rules its words can start.
         self._by_key: dict[str, list[int]] = {}
         self._always: set[int] = set()
+        concept_ids: dict[tuple[int, ...], int] = {}
         for rid, rule in enumerate(r for item in self.points + self.misconceptions for r in item.rules + item.partial):
             rule.rid = rid
+            rule.cids = [concept_ids.setdefault(tuple(sorted(p.uid for p in c)), len(concept_ids)) for c in rule.concepts]
             if rule.regex is not None or not rule.concepts or rule.open_ended[0]:
                 self._always.add(rid)
             else:
@@ -301,6 +307,11 @@ class CompiledRubric:
 
     def _concept_spans(self, scan: _Scan, rule: CRule, k: int) -> list[Span]:
         """Spans of concept `k` of `rule`: only phrases whose start key the answer has are tried."""
+        cid = rule.cids[k]
+        memo = scan.concepts
+        got = memo.get(cid)
+        if got is not None:
+            return got
         found: list[Span] = []
         by_key = rule.by_key[k]
         tried: set[int] = set()
@@ -314,6 +325,7 @@ class CompiledRubric:
                 found.extend(self.char_spans(scan, p))
         if len(found) > 1:
             found = sorted(set(found))
+        memo[cid] = found
         return found
 
     def rule_hits(self, scan: _Scan, rule: CRule) -> list[Hit]:
