@@ -159,11 +159,11 @@ def resolve_columns(header: list[str], columns: dict[str, str] | None, *, source
     return out
 
 
-def parse_columns(spec: str | None) -> dict[str, str] | None:
-    """`student=学号,question=题号,answer=答案` → {"student": "学号", ...}.
+def parse_columns(spec: str | None, roles: tuple[str, ...] = ROLES) -> dict[str, str] | None:
+    """`student=学号,question=题号,answer=答案` → {"student": "学号", ...}; None when `spec` is empty.
 
     Raises:
-        InputError: an unknown role or a malformed pair.
+        InputError: an unknown role (not in `roles`) or a malformed pair.
     """
     if not spec:
         return None
@@ -175,8 +175,8 @@ def parse_columns(spec: str | None) -> dict[str, str] | None:
         role = role.strip()
         if not sep or not name.strip():
             raise InputError(f"--columns: expected ROLE=NAME, got {part!r}")
-        if role not in ROLES:
-            raise InputError(f"--columns: unknown role {role!r} (roles: {', '.join(ROLES)})")
+        if role not in roles:
+            raise InputError(f"--columns: unknown role {role!r} (roles: {', '.join(roles)})")
         out[role] = name.strip()
     return out
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .batch import parse_columns as batch_parse_columns
 from .errors import InputError
 from .grade import grade
 from .result import GradeResult
@@ -187,23 +188,12 @@ class GradedRow:
 
 
 def parse_columns(spec: str | None) -> dict[str, str]:
-    """`question=题号,answer=答案,score=分数,score2=复评` → {role: column}.
+    """`question=题号,answer=答案,score=分数,score2=复评` → {role: column} (as in `grader batch`).
 
     Raises:
         InputError: an unknown role or a malformed pair.
     """
-    out: dict[str, str] = {}
-    for part in (spec or "").split(","):
-        if not part.strip():
-            continue
-        role, sep, name = part.partition("=")
-        role = role.strip()
-        if not sep or not name.strip():
-            raise InputError(f"--columns: expected ROLE=NAME, got {part!r}")
-        if role not in ROLES:
-            raise InputError(f"--columns: unknown role {role!r} (roles: {', '.join(ROLES)})")
-        out[role] = name.strip()
-    return out
+    return batch_parse_columns(spec, ROLES) or {}
 
 
 def _canon(name: str) -> str:
