@@ -202,13 +202,16 @@ def to_simplified(text: str) -> str:
     return "".join(c if not _CJK_RE.match(c) else (conv.convert(c) or c)[0] for c in text)
 
 
+_COMBINING_RE = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f\u3099\u309a\u1160-\u11ff\uff9e\uff9f]")
+
+
 def _fold(text: str) -> tuple[str, list[int], list[int]]:
-    # The identity offset map is only safe when no character changes length; a composing
-    # pair (-1) next to an expanding ligature (+1) would keep the total but shift offsets.
-    fast = text.casefold()
-    if len(fast) == len(text) and unicodedata.is_normalized("NFKC", fast):
-        idx = list(range(len(text)))
-        return fast, idx, [i + 1 for i in idx]
+    # The identity offset map is safe when no character changes length. Only a combining mark
+    # can shrink the text (composition), so with none, an unchanged length means 1:1 — even
+    # though full-width "，（）" are rewritten, which is the common case for Chinese answers.
+    fast = unicodedata.normalize("NFKC", text).casefold()
+    if len(fast) == len(text) and not _COMBINING_RE.search(text):
+        return fast, list(range(len(text))), list(range(1, len(text) + 1))
     chars: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
@@ -298,21 +301,22 @@ def tokenize(text: str) -> Tokens:
     n = len(t_text)
     toks.breaks = [m.start() for m in _GAP_BREAK_RE.finditer(text)]
     index = toks.index
-    for i, key in enumerate(t_stem):
-        if key in index:
-            index[key].append(i)
-        else:
-            index[key] = [i]
     pairs = toks.pair_index
-    prev = ""
-    for i, (key, c) in enumerate(zip(t_text, t_cjk, strict=True)):
-        if c:
+    prev = ""  # the previous token when it is CJK: consecutive CJK tokens form a pair key
+    for i, key in enumerate(t_stem):
+        got = index.get(key)
+        if got is None:
+            index[key] = [i]
+        else:
+            got.append(i)
+        if t_cjk[i]:
             if prev:
                 pair = prev + key
-                if pair in pairs:
-                    pairs[pair].append(i - 1)
-                else:
+                got = pairs.get(pair)
+                if got is None:
                     pairs[pair] = [i - 1]
+                else:
+                    got.append(i - 1)
             prev = key
         else:
             prev = ""
