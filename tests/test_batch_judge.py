@@ -209,11 +209,9 @@ def test_cli_refused_requests_exit_3_with_summary(tmp_path: Path) -> None:
     with ScriptedServer(keyword_judge(KEYWORDS)) as srv:
         for _ in range(2):
             srv.faults.append(status(401))  # not retried: fails at once
-        res = CliRunner().invoke(
-            main,
-            ["batch", str(inp), "--out", str(tmp_path / "out"), "--bank", str(BANK), "--workers", "1", "--no-progress"]
-            + ["--judge", "--model", "scripted", "--base-url", srv.base_url, "--cache-dir", str(tmp_path / "cache")],
-        )
+        args = ["batch", str(inp), "--out", str(tmp_path / "out"), "--bank", str(BANK), "--workers", "1", "--no-progress"]
+        judge = ["--judge", "--model", "scripted", "--base-url", srv.base_url, "--cache-dir", str(tmp_path / "cache")]
+        res = CliRunner().invoke(main, [*args, *judge])
     assert res.exit_code == 3, res.output
     assert "judge: 2 requests" in res.output and "2 unscored" in res.output
     assert "the judge could not score 2 rows" in res.output and "judge_failed 2" in res.output
