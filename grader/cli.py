@@ -487,13 +487,11 @@ db_option = click.option(
     help="Language of questions and feedback (default: follow your answers). Env: GRADER_LANG.",
 )
 @bank_option
-@click.option(
-    "--judge", is_flag=True, envvar="GRADER_JUDGE", help="Grade with the LLM judge as well (needs an endpoint). Env: GRADER_JUDGE."
-)
+@judge_options
 @db_option
 @friendly_errors
 def practice_cmd(
-    tags: tuple[str, ...], question: str | None, lang: str | None, bank_dir: Path | None, judge: bool, db: Path | None
+    tags: tuple[str, ...], question: str | None, lang: str | None, bank_dir: Path | None, judge: bool, db: Path | None, **judge_opts: Any
 ) -> None:
     """Practise interview questions with instant feedback; remembers what you miss.
 
@@ -511,7 +509,7 @@ def practice_cmd(
         question=question,
         lang=lang,
         db=db,
-        judge=judge,
+        judge=judge_config(**judge_opts) if judge else None,
         interactive=interactive,
         answer_text=text,
     )
@@ -578,14 +576,7 @@ id_format_option = click.option(
     "--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write a small HTML page with plots."
 )
 @click.option("--worst", type=click.IntRange(0), default=10, show_default=True, help="How many worst disagreements to show.")
-@click.option("--judge", is_flag=True, envvar="GRADER_JUDGE", help="Grade with the LLM judge (prints its token usage). Env: GRADER_JUDGE.")
-@click.option(
-    "--judge-policy",
-    type=click.Choice(["review", "full"]),
-    default=None,
-    envvar="GRADER_JUDGE_POLICY",
-    help="How the judge and matcher combine.",
-)
+@judge_options
 @friendly_errors
 def eval_cmd(
     datasets: tuple[Path, ...],
@@ -597,7 +588,7 @@ def eval_cmd(
     html_path: Path | None,
     worst: int,
     judge: bool,
-    judge_policy: str | None,
+    **judge_opts: Any,
 ) -> None:
     """Agreement with human graders on DATASET (CSV/TSV/JSONL: question, answer, score[, score2]).
 
@@ -613,8 +604,7 @@ def eval_cmd(
         columns=parse_columns(columns),
         encoding=encoding,
         id_format=id_format,
-        judge=judge,
-        judge_policy=judge_policy,
+        judge=judge_config(**judge_opts) if judge else None,
         worst=worst,
         bank_name=str(bank.path),
         html_path=html_path,

@@ -16,7 +16,7 @@ import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,6 +25,9 @@ from .errors import InputError
 from .grade import grade
 from .result import GradeResult
 from .rubric import Rubric
+
+if TYPE_CHECKING:
+    from .judge import JudgeConfig
 
 GradeFn = Callable[[Rubric, str], GradeResult]
 """Grades one answer; `grade` (the matcher) by default, or a judge-backed function."""
@@ -485,32 +488,17 @@ def _natural(qid: str) -> tuple[int, str]:
 # --------------------------------------------------------------------------- the judge hook
 
 
-def judge_grade_fn(policy: str | None = None) -> tuple[GradeFn, dict[str, Any]]:
-    """A grade function backed by the LLM judge (issue 4), and a dict it fills with token usage.
+def judge_grade_fn(config: JudgeConfig) -> tuple[GradeFn, dict[str, Any]]:
+    """A grade function backed by the LLM judge, and a dict it fills with token usage.
 
-    Uses `grader.judge.grade_with_judge(rubric, answer, policy=...)`; usage is summed from each
-    result's `meta["usage"]` (numeric fields such as prompt_tokens, completion_tokens, cost).
-
-    Raises:
-        InputError: this installation has no judge, or the judge lacks `grade_with_judge`.
+    Usage is summed from each result's `meta["usage"]` (prompt_tokens, completion_tokens, cost, …).
     """
-    import importlib
-    import inspect
+    from .judge import grade_with_judge
 
-    try:
-        judge = importlib.import_module(f"{__package__}.judge")
-    except ImportError:
-        raise InputError("--judge needs the LLM judge (grader/judge.py), which this installation of grader does not have") from None
-    fn = getattr(judge, "grade_with_judge", None)
-    if fn is None:
-        raise InputError("--judge: grader.judge has no grade_with_judge(rubric, answer, ...)")
-    accepts_policy = "policy" in inspect.signature(fn).parameters
-    if policy and not accepts_policy:
-        raise InputError("--judge-policy: this judge does not take a policy")
     usage: dict[str, Any] = {}
 
     def run(rubric: Rubric, answer: str) -> GradeResult:
-        result: GradeResult = fn(rubric, answer, policy=policy) if policy else fn(rubric, answer)
+        result = grade_with_judge(rubric, answer, config=config)
         used = result.meta.get("usage")
         if isinstance(used, dict):
             for k, v in used.items():
@@ -676,19 +664,16 @@ def run_eval(
     columns: Mapping[str, str] | None = None,
     encoding: str | None = None,
     id_format: str = "{}",
-    judge: bool = False,
-    judge_policy: str | None = None,
+    judge: JudgeConfig | None = None,
     worst: int = 10,
     bank_name: str = "",
     html_path: str | Path | None = None,
 ) -> EvalReport:
-    """Read the datasets, evaluate (matcher, or the judge with `judge=True`), and write the HTML page.
+    """Read the datasets, evaluate (the matcher, or with the judge given `judge`), and write the HTML page.
 
     Raises:
-        InputError: unreadable data, a missing column, a bad score, no judge when one is asked for.
+        InputError: unreadable data, a missing column, a bad score.
     """
-    if judge_policy and not judge:
-        raise InputError("--judge-policy needs --judge")
     try:
         id_format.format("1")
     except (KeyError, IndexError, ValueError):
@@ -697,9 +682,9 @@ def run_eval(
     grade_fn: GradeFn | None = None
     usage: dict[str, Any] = {}
     engine = "matcher"
-    if judge:
-        grade_fn, usage = judge_grade_fn(judge_policy)
-        engine = f"judge ({judge_policy or 'default policy'})"
+    if judge is not None:
+        grade_fn, usage = judge_grade_fn(judge)
+        engine = f"judge ({judge.model}, {judge.policy})"
     report = evaluate(rows, bank, id_format=id_format, grade_fn=grade_fn, worst=worst, engine=engine, bank_name=bank_name)
     report.usage = usage
     if html_path is not None:

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
@@ -26,6 +26,9 @@ from .history import Attempt, History, HistoryError
 from .render import render_result
 from .result import Evidence, GradeResult
 from .rubric import Rubric
+
+if TYPE_CHECKING:
+    from .judge import JudgeConfig
 from .scheduler import pick, states
 
 GradeFn = Callable[[Rubric, str, "str | None"], GradeResult]
@@ -538,27 +541,12 @@ class TerminalInput:
 # --------------------------------------------------------------------------- the command
 
 
-def judge_grade_fn() -> GradeFn:
-    """The LLM judge's grade function, for ``--judge``: ``grader.judge.grade_with_judge(rubric, answer[, lang=])``.
-
-    Raises:
-        InputError: this installation has no judge (grader/judge.py) or it lacks `grade_with_judge`.
-    """
-    import importlib
-    import inspect
-
-    try:
-        judge = importlib.import_module(f"{__package__}.judge")  # built in a parallel issue (4)
-    except ImportError:
-        raise InputError("--judge needs the LLM judge (grader/judge.py), which this installation of grader does not have") from None
-    fn = getattr(judge, "grade_with_judge", None)
-    if fn is None:
-        raise InputError("--judge: grader.judge has no grade_with_judge(rubric, answer, ...)")
-    takes_lang = "lang" in inspect.signature(fn).parameters
+def judge_grade_fn(config: JudgeConfig) -> GradeFn:
+    """The grade function for ``--judge``: the matcher plus the LLM judge configured by `config`."""
+    from .judge import grade_with_judge
 
     def graded(rubric: Rubric, answer: str, lang: str | None) -> GradeResult:
-        result: GradeResult = fn(rubric, answer, lang=lang) if takes_lang else fn(rubric, answer)
-        return result
+        return grade_with_judge(rubric, answer, lang=lang, config=config)
 
     return graded
 
@@ -588,7 +576,7 @@ def practise(
     question: str | None = None,
     lang: str | None = None,
     db: str | os.PathLike[str] | None = None,
-    judge: bool = False,
+    judge: JudgeConfig | None = None,
     interactive: bool | None = None,
     answer_text: str | None = None,
 ) -> GradeResult | None:
@@ -597,7 +585,7 @@ def practise(
     Returns the result in the one-answer mode.
 
     Raises:
-        InputError: bad options (unknown tag, empty answer, no judge).
+        InputError: bad options (unknown tag, empty answer).
         HistoryError: the history database cannot be opened.
     """
     from .history import open_history
@@ -605,7 +593,7 @@ def practise(
     ids = [question] if question else select_questions(bank, tags)
     if question:
         bank[question]  # an unknown id fails here, with suggestions
-    grade_fn = judge_grade_fn() if judge else matcher_grade
+    grade_fn = judge_grade_fn(judge) if judge is not None else matcher_grade
     history = open_history(db)
     if history.backup is not None:
         console.print(Text(f"The practice history was upgraded; a copy of the old one is at {history.backup}", style="dim"))

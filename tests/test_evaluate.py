@@ -149,8 +149,8 @@ def test_bad_options_are_clear_errors(tmp_path: Path) -> None:
     assert code == 2 and "unknown role 'grade'" in out
     code, out = run("eval", str(GRADED), "--id-format", "asap-{x}")
     assert code == 2 and "--id-format" in out
-    code, out = run("eval", str(GRADED), "--judge-policy", "full")
-    assert code == 2 and "--judge-policy needs --judge" in out
+    code, out = run("eval", str(GRADED), "--judge-policy", "sometimes")
+    assert code == 2 and "'sometimes' is not one of 'review', 'full'" in out
     code, out = run("eval", str(tmp_path / "missing.csv"))
     assert code == 2 and "dataset not found" in out
 
@@ -172,7 +172,7 @@ def test_judge_passthrough_compares_engines_and_prints_usage(tmp_path: Path, mon
         assert result.exit_code == 0, result.output
         assert srv.count > 0
     judged = json.loads(result.output)
-    assert judged["engine"] == "judge (full)"
+    assert judged["engine"] == "judge (scripted, full)"
     assert judged["overall"]["qwk"] == pytest.approx(1.0)  # the judge credits the paraphrase
     assert judged["usage"] and all(v >= 0 for v in judged["usage"].values())
     matcher = json.loads(run("eval", str(data), "--format", "json")[1])
