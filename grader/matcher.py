@@ -257,7 +257,7 @@ class CompiledRubric:
                             fuzzy_at[i] = aliases
                             for alias in aliases:
                                 fuzzy_index.setdefault(alias, []).append(i)
-            present = frozenset(toks.index.keys() | toks.joined_index.keys() | toks.pair_index.keys() | fuzzy_index.keys())
+            present = toks.cjk_keys | toks.index.keys() | toks.joined_index.keys() | fuzzy_index.keys()
             live = set(self._always)
             for start_key in self._key_set & present:
                 live.update(self._by_key[start_key])
@@ -274,8 +274,8 @@ class CompiledRubric:
         first = phrase.toks[0]
         if first.prefix:
             starts: list[int] = toks.prefixed(first.text)
-        elif first.cjk and len(phrase.toks) > 1 and phrase.toks[1].cjk:
-            starts = toks.pair_index.get(first.text + phrase.toks[1].text, [])
+        elif first.cjk:
+            starts = toks.cjk_positions(phrase.keys[0])
         else:
             starts = list(toks.index.get(first.stem, ()))
             starts += toks.joined_index.get(first.text, ())

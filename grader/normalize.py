@@ -7,6 +7,7 @@ characters; filler tokens are dropped so phrases match across "the", "了" and f
 
 from __future__ import annotations
 
+import operator
 import re
 import unicodedata
 from bisect import bisect_left
@@ -132,11 +133,29 @@ class Tokens:
     _sorted: tuple[list[str], list[int]] | None = None
     joined_index: dict[str, list[int]] = field(default_factory=dict)
     """Positions of each joined pair."""
-    pair_index: dict[str, list[int]] = field(default_factory=dict)
-    """Positions of each pair of consecutive CJK tokens (precise candidates for Chinese phrases)."""
+    cjk_stream: str = ""
+    """All CJK tokens run together (fillers dropped): Chinese phrases are found in it with str.find."""
+    cjk_pos: list[int] = field(default_factory=list)
+    """Token index of each character of cjk_stream."""
+    cjk_keys: frozenset[str] = frozenset()
+    """Every CJK character and adjacent pair in cjk_stream: the start keys Chinese phrases can have."""
+    _cjk_memo: dict[str, list[int]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.text)
+
+    def cjk_positions(self, key: str) -> list[int]:
+        """Token positions where the CJK characters `key` start (adjacent in the stream; callers verify)."""
+        got = self._cjk_memo.get(key)
+        if got is None:
+            got = []
+            stream, pos = self.cjk_stream, self.cjk_pos
+            k = stream.find(key)
+            while k >= 0:
+                got.append(pos[k])
+                k = stream.find(key, k + 1)
+            self._cjk_memo[key] = got
+        return got
 
     def prefixed(self, prefix: str) -> list[int]:
         """Positions of Latin tokens starting with `prefix` (sorted index, built on first use)."""
@@ -261,12 +280,16 @@ def tokenize(text: str) -> Tokens:
     toks = Tokens()
     t_text, t_stem, t_start, t_end, t_cjk = toks.text, toks.stem, toks.start, toks.end, toks.cjk
     latin: list[int] = []
+    runs: list[str] = []
+    cjk_pos = toks.cjk_pos
     for m in _TOKEN_RE.finditer(text):
         word, run = m.groups()
         start, end = m.span()
         if run is not None:
             # a run of CJK characters: one token each
             chars = list(run)
+            runs.append(run)
+            cjk_pos.extend(range(len(t_text), len(t_text) + len(chars)))
             t_text.extend(chars)
             t_stem.extend(chars)
             t_start.extend(range(start, end))
@@ -293,6 +316,7 @@ def tokenize(text: str) -> Tokens:
             t_end.append(end)
             t_cjk.append(False)
         if negated:
+            latin.append(len(t_text))
             t_text.append("not")
             t_stem.append("not")
             t_start.append(start)
@@ -301,28 +325,21 @@ def tokenize(text: str) -> Tokens:
     n = len(t_text)
     toks.breaks = [m.start() for m in _GAP_BREAK_RE.finditer(text)]
     index = toks.index
-    pairs = toks.pair_index
-    prev = ""  # the previous token when it is CJK: consecutive CJK tokens form a pair key
-    for i, key in enumerate(t_stem):
+    for i in latin:
+        key = t_stem[i]
         got = index.get(key)
         if got is None:
             index[key] = [i]
         else:
             got.append(i)
-        if t_cjk[i]:
-            if prev:
-                pair = prev + key
-                got = pairs.get(pair)
-                if got is None:
-                    pairs[pair] = [i - 1]
-                else:
-                    got.append(i - 1)
-            prev = key
-        else:
-            prev = ""
+    if runs:
+        stream = toks.cjk_stream = "".join(runs)
+        toks.cjk_keys = frozenset(stream) | frozenset(map(operator.add, stream, stream[1:]))
     joined: list[str | None] = [None] * n
     for i in latin:
         j = i + 1
+        if t_text[i] == "not":
+            continue
         if j < n and not t_cjk[j] and t_start[j] - t_end[i] <= 1:
             key = t_text[i] + t_text[j]
             joined[i] = key
