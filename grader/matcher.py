@@ -98,6 +98,7 @@ class CItem:
     partial: list[CRule]
     exclude: list[Phrase]
     exclude_window: int
+    ignore_negation: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +220,7 @@ class CompiledRubric:
             partial=self._rules(partial, fuzzy),
             exclude=self.phrases(item.exclude, fuzzy),
             exclude_window=item.exclude_window,
+            ignore_negation=item.ignore_negation,
         )
 
     # ----------------------------------------------------------------- match
@@ -360,6 +362,8 @@ class CompiledRubric:
         if hits and item.exclude:
             blocked = self.concept_spans(scan, item.exclude)
             hits = [h for h in hits if not _excluded(scan.norm, h, blocked, item.exclude_window)]
+        if item.ignore_negation:
+            hits = [Hit(h.parts, False) if h.negated else h for h in hits]
         return hits
 
     def judge_point(self, scan: _Scan, item: CItem) -> tuple[Status, float, list[Hit]]:

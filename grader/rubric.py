@@ -121,6 +121,9 @@ class _Matchable(_Strict):
     """How near (in normalised characters) an exclusion must be to void a match."""
     fuzzy: bool = True
     """Typo tolerance for Latin words of 5+ letters (never for short tokens like "L1")."""
+    ignore_negation: bool = False
+    """Count matches even when negated: for "what is missing?" questions, where "they don't say
+    how much vinegar" names the element rather than denying it."""
 
 
 class KeyPoint(_Matchable):

@@ -328,3 +328,9 @@ def test_phrase_starting_inside_a_cue() -> None:
     r = one_point("[需要移动]")
     assert statuses(r, "链表插入删除不需要移动元素")["p"] == "contradicted"
     assert statuses(one_point("[不会过拟合]"), "这样并不会过拟合")["p"] == "met"
+
+
+def test_ignore_negation_for_what_is_missing_questions() -> None:
+    r = one_point("[{all: [how much, vinegar]}]", ignore_negation="true")
+    assert statuses(r, "They don't say how much vinegar to use")["p"] == "met"
+    assert statuses(one_point("[{all: [how much, vinegar]}]"), "They don't say how much vinegar to use")["p"] == "contradicted"
