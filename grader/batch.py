@@ -377,7 +377,21 @@ _BANK: Bank | None = None
 def _init_worker(bank_path: str | None) -> None:
     global _BANK
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    _die_with_parent()
     _BANK = load_bank(bank_path)
+
+
+def _die_with_parent() -> None:
+    """On Linux, end this worker when the batch process dies (kill -9 leaves no orphan workers)."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+        if os.getppid() == 1:
+            os._exit(0)  # the parent died before the call took effect
 
 
 Task = tuple[int, str, str, bool, str | None]
@@ -575,6 +589,10 @@ def read_manifest(out: Path) -> dict[str, Any] | None:
     return data
 
 
+def _shown(value: Any) -> str:
+    return "(not given)" if value is None else repr(value)
+
+
 def _conflicts(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     out: list[str] = []
     old_in = [(i["name"], i["sha256"]) for i in old.get("inputs", [])]
@@ -587,7 +605,7 @@ def _conflicts(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
         ]
     for key, value in new["options"].items():
         if old.get("options", {}).get(key) != value:
-            out.append(f"option {key} was {old.get('options', {}).get(key)!r}; now {value!r}")
+            out.append(f"option {key} was {_shown(old.get('options', {}).get(key))}; now {_shown(value)}")
     if old.get("shard") != new["shard"]:
         out.append(f"shard was {old.get('shard')}; now {new['shard']}")
     return out
@@ -1033,6 +1051,9 @@ def prepare_out(opts: BatchOptions, bank: Bank) -> tuple[dict[str, Any], bool]:
         old = None
     elif old is None and out.exists() and any((out / n).exists() for n in (RESULTS_JSONL, ERRORS_CSV)):
         raise BatchConflict(f"{out} holds results but no {MANIFEST}; pass --restart to start over or pick another --out")
+    results = out / RESULTS_JSONL
+    if old is not None and not (results.exists() and results.stat().st_size > 0):
+        old = None  # an earlier run that graded nothing (it failed at once): nothing to protect
     if old is not None:
         problems = _conflicts(old, new)
         if problems:

@@ -203,6 +203,11 @@ def grade_cmd(
         if judged is None:
             return
         result = judged
+        reasons = sorted({p.reason for p in result.points if p.status == "unscored" and p.reason})
+        if reasons:
+            # the matcher's verdicts stand; say why the judge could not rule
+            unscored = sum(p.status == "unscored" for p in result.points)
+            click.echo(f"judge: could not score {unscored} point(s), the matcher's verdicts stand: {reasons[0]}", err=True)
     else:
         result = grade(rubric, text, lang=lang)
     if as_json:
@@ -220,6 +225,9 @@ def list_cmd(bank_dir: Path | None, lang: str | None, tag: str | None) -> None:
     """List the bank's questions."""
     bank = load_bank(bank_dir)
     out = console()
+    if tag and not any(tag in bank[rid].tags for rid in bank):
+        known = sorted({t for rid in bank for t in bank[rid].tags})
+        raise InputError(f"no question has the tag {tag!r}; tags in this bank: {', '.join(known)}")
     for rid in bank:
         rubric = bank[rid]
         if tag and tag not in rubric.tags:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from rich.console import Console, Group, RenderableType
 from rich.text import Text
 
@@ -34,6 +36,26 @@ _LABELS = {
         "answer": "你的回答（高亮为得分依据）",
         "flags": "标记",
         "none": "暂无",
+    },
+}
+
+
+_FLAG_NAMES = {
+    "en": {
+        "injection_suspected": "text addressed to the grader (ignored)",
+        "empty_answer": "empty answer",
+        "truncated": "answer truncated",
+        "unscored_points": "some points could not be scored by the judge",
+        "engines_disagree": "matcher and judge disagree",
+        "ungrounded_quote": "the judge quoted words that are not in the answer",
+    },
+    "zh": {
+        "injection_suspected": "回答中有对评分系统的指令（已忽略）",
+        "empty_answer": "回答为空",
+        "truncated": "回答过长，已截断",
+        "unscored_points": "部分要点未能由模型评分",
+        "engines_disagree": "规则与模型判断不一致",
+        "ungrounded_quote": "模型引用的文字不在回答中",
     },
 }
 
@@ -105,7 +127,8 @@ def render_result(result: GradeResult, rubric: Rubric, answer: str, *, show_stat
             parts.append(line)
 
     if result.flags:
-        parts.append(Text(f"\n{t['flags']}: {', '.join(result.flags)}", style="magenta"))
+        names = _FLAG_NAMES["zh" if lang == "zh" else "en"]
+        parts.append(Text(f"\n{t['flags']}: {', '.join(names.get(f, f) for f in result.flags)}", style="magenta"))
     if answer.strip():
         parts.append(Text(f"\n{t['answer']}:", style="bold"))
         parts.append(highlighted_answer(answer, result))
@@ -113,5 +136,6 @@ def render_result(result: GradeResult, rubric: Rubric, answer: str, *, show_stat
 
 
 def console(*, stderr: bool = False) -> Console:
-    """A console that colours only on a terminal and never wraps mid-word in pipes."""
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    """A console that colours and wraps to the width on a terminal, and never wraps in pipes."""
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, highlight=False, soft_wrap=not stream.isatty())

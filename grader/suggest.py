@@ -343,10 +343,12 @@ def _yaml() -> Any:
 def apply_proposals(path: str | Path, proposals: Iterable[Proposal]) -> int:
     """Write accepted proposals into the rubric file, keeping comments and order. Returns how many.
 
-    The new text is validated as a rubric before the file is replaced.
+    The new text is validated as a rubric, and its own examples must still land where they did,
+    before the file is replaced.
 
     Raises:
         RubricErrors: the edited rubric would not load (the file is left unchanged).
+        InputError: a proposal would break one of the rubric's examples (the file is left unchanged).
     """
     from ruamel.yaml.comments import CommentedSeq
 
@@ -375,7 +377,15 @@ def apply_proposals(path: str | Path, proposals: Iterable[Proposal]) -> int:
     buf = io.StringIO()
     y.dump(doc, buf)
     new_text = buf.getvalue()
-    parse_rubric(new_text, source=str(path))  # raises RubricErrors; the file is untouched then
+    new = parse_rubric(new_text, source=str(path))  # raises RubricErrors; the file is untouched then
+    old = parse_rubric(text, source=str(path))
+    broken = [
+        f"examples[{i}] ({ex.kind or 'example'}): {grade(new, ex.answer).score:g} not in {ex.score}"
+        for i, ex in enumerate(new.examples)
+        if ex.score[0] <= grade(old, ex.answer).score <= ex.score[1] and not ex.score[0] <= grade(new, ex.answer).score <= ex.score[1]
+    ]
+    if broken:
+        raise InputError(f"{path}: not applied, the proposals would break the rubric's own examples: " + "; ".join(broken))
     path.write_text(new_text, encoding="utf-8")
     return n
 

@@ -413,3 +413,13 @@ def test_shards_merge_to_the_unsharded_result(tmp_path: Path) -> None:
     assert (merged / "report.html").exists() and (merged / "students.csv").exists()
     with pytest.raises(InputError, match="is also in"):
         merge([shard_dirs[0], shard_dirs[0]], tmp_path / "dup")
+
+
+def test_a_run_that_graded_nothing_does_not_lock_its_out_folder(tmp_path: Path) -> None:
+    # regression: a GBK file read as UTF-8 failed at once, then the corrected rerun was refused
+    path = write_csv(tmp_path / "cn.csv", ROWS, header=("学号", "题号", "答案"), encoding="gbk")
+    out = tmp_path / "out"
+    with pytest.raises(InputError):
+        run([path], out, encoding="utf-8")
+    run([path], out)
+    assert len(results(out)) == len(ROWS)

@@ -103,3 +103,9 @@ def test_real_process_exit_codes(tmp_path: Path) -> None:
     assert bad.returncode == 2
     assert bad.stderr.strip().startswith("Error: unknown rubric id 'nope'")
     assert "Traceback" not in bad.stderr
+
+
+def test_list_unknown_tag_names_the_tags() -> None:
+    code, out = run("list", "--tag", "nosuch")
+    assert code == 2
+    assert "no question has the tag 'nosuch'; tags in this bank: regularization" in out
