@@ -17,36 +17,14 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from grader import GraderError, grade, load_bank
+from grader import GraderError, evaluate, grade, load_bank
 
 HOLDOUT = Path(__file__).parent / "holdout" / "answers.jsonl"
 
 
-def ranks(xs: list[float]) -> list[float]:
-    order = sorted(range(len(xs)), key=lambda i: xs[i])
-    out = [0.0] * len(xs)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and xs[order[j + 1]] == xs[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            out[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    return out
-
-
-def pearson(xs: list[float], ys: list[float]) -> float:
-    mx, my = statistics.fmean(xs), statistics.fmean(ys)
-    sx = sum((x - mx) ** 2 for x in xs) ** 0.5
-    sy = sum((y - my) ** 2 for y in ys) ** 0.5
-    if sx == 0 or sy == 0:
-        return float("nan")
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / (sx * sy)
-
-
 def spearman(xs: list[float], ys: list[float]) -> float:
-    return pearson(ranks(xs), ranks(ys))
+    rho = evaluate.spearman(xs, ys)
+    return float("nan") if rho is None else rho
 
 
 def main() -> None:

@@ -169,14 +169,8 @@ def grade_cmd(
     as_json: bool,
     lang: str | None,
     judge: bool = False,
-    model: str | None = None,
-    base_url: str | None = None,
-    judge_policy: str = "review",
-    samples: int = 1,
-    no_cache: bool = False,
-    cache_dir: Path | None = None,
     dry_run: bool = False,
-    max_cost: float | None = None,
+    **judge_opts: Any,
 ) -> None:
     """Grade one answer against RUBRIC_ID.
 
@@ -189,15 +183,7 @@ def grade_cmd(
     if judge or dry_run:
         from .judge import judge_one
 
-        config = judge_config(
-            model=model,
-            base_url=base_url,
-            judge_policy=judge_policy,
-            samples=samples,
-            no_cache=no_cache,
-            cache_dir=cache_dir,
-            max_cost=max_cost,
-        )
+        config = judge_config(**judge_opts)
         judged, usage_line = judge_one(rubric, text, config, lang=lang, dry_run=dry_run)
         click.echo(usage_line, err=True)
         if judged is None:
@@ -388,14 +374,8 @@ def batch_cmd(
     progress: bool | None,
     no_report: bool,
     judge: bool = False,
-    model: str | None = None,
-    base_url: str | None = None,
-    judge_policy: str = "review",
-    samples: int = 1,
-    no_cache: bool = False,
-    cache_dir: Path | None = None,
-    max_cost: float | None = None,
     concurrency: int = 8,
+    **judge_opts: Any,
 ) -> None:
     """Grade a cohort: INPUT files (CSV, TSV, JSONL, XLSX) with student, question and answer columns.
 
@@ -405,18 +385,7 @@ def batch_cmd(
     """
     from .batch import BatchOptions, format_summary, parse_columns, parse_shard, run_batch
 
-    config = None
-    if judge:
-        config = judge_config(
-            model=model,
-            base_url=base_url,
-            judge_policy=judge_policy,
-            samples=samples,
-            no_cache=no_cache,
-            cache_dir=cache_dir,
-            max_cost=max_cost,
-            concurrency=concurrency,
-        )
+    config = judge_config(**judge_opts, concurrency=concurrency) if judge else None
 
     opts = BatchOptions(
         inputs=list(inputs),
