@@ -33,7 +33,7 @@ def friendly_errors(func: F) -> F:
         except OSError as exc:
             raise click.ClickException(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)) from None
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper  # type: ignore[return-value]  # functools.wraps keeps the signature; mypy cannot see it
 
 
 click.ClickException.exit_code = 2  # usage and input errors exit 2, as documented

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Literal
 
 from .result import FLAG_DISAGREEMENT, FLAG_UNSCORED, Evidence, MisconceptionHit, PointResult, Status
 from .rubric import Rubric
@@ -112,10 +113,12 @@ class Combined:
     judge_misconceptions: list[str] = field(default_factory=list)
 
     @property
-    def engine(self) -> str:
+    def engine(self) -> Literal["matcher", "judge", "hybrid"]:
         """matcher, judge or hybrid: which engines decided the points."""
         engines = set(self.decided_by.values())
-        return "hybrid" if len(engines) > 1 else (engines.pop() if engines else "matcher")
+        if len(engines) > 1:
+            return "hybrid"
+        return "judge" if engines == {"judge"} else "matcher"
 
 
 def combine(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from .injection import find_injections
 from .matcher import evidence, match_misconceptions, match_points
@@ -15,10 +15,12 @@ if TYPE_CHECKING:
     from .judge import JudgeConfig
 
 
-def feedback_language(rubric: Rubric, language: str, lang: str | None = None) -> str:
+def feedback_language(rubric: Rubric, language: str, lang: str | None = None) -> Literal["zh", "en"]:
     """The language for statements and hints: `lang` if given, else the answer's."""
-    if lang in ("zh", "en"):
-        return lang
+    if lang == "zh":
+        return "zh"
+    if lang == "en":
+        return "en"
     if language in ("zh", "mixed"):
         return "zh"
     if language == "en":
@@ -44,7 +46,7 @@ def assemble(
     misconceptions: list[MisconceptionHit],
     *,
     lang: str | None = None,
-    engine: str = "matcher",
+    engine: Literal["matcher", "judge", "hybrid"] = "matcher",
     flags: list[str] | None = None,
     meta: dict[str, object] | None = None,
 ) -> GradeResult:
@@ -69,9 +71,9 @@ def assemble(
         points=points,
         missing=missing_points(rubric, points, fb),
         misconceptions=misconceptions,
-        language=language,  # type: ignore[arg-type]  # detect_language returns one of the literals
-        feedback_lang=fb,  # type: ignore[arg-type]
-        engine=engine,  # type: ignore[arg-type]
+        language=language,
+        feedback_lang=fb,
+        engine=engine,
         rubric_version=rubric.version,
         flags=sorted(set(flags)),
         needs_review=bool(flags) or any(p.needs_review for p in points),

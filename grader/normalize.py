@@ -13,7 +13,7 @@ import unicodedata
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 _PUNCT = str.maketrans(
     {
@@ -380,7 +380,7 @@ def stem(word: str) -> str:
     return w
 
 
-def detect_language(norm: Normalized) -> str:
+def detect_language(norm: Normalized) -> Literal["zh", "en", "mixed", "unknown"]:
     """'zh', 'en', 'mixed' or 'unknown', from the share of CJK characters vs Latin words."""
     zh = norm.tokens.n_cjk
     en = norm.tokens.n_words
