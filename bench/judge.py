@@ -18,6 +18,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -66,6 +68,8 @@ def serve(latency: float, conn: Connection) -> None:
 
 
 class Remote:
+    """The scripted server running in another process: its URL and its request count."""
+
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
 
@@ -75,31 +79,44 @@ class Remote:
             return int(json.load(r)["requests"])
 
 
+@contextmanager
+def remote_server(latency: float) -> Iterator[Remote]:
+    """Start the scripted server in its own process for the duration of the block."""
+    ctx = multiprocessing.get_context("fork")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=serve, args=(latency, child), daemon=True)
+    proc.start()
+    try:
+        yield Remote(parent.recv())
+    finally:
+        parent.send("stop")
+        proc.join(10)
+
+
 async def run(n: int, concurrency: int, latency: float, cache_dir: Path, srv: Remote) -> None:
     rubric = load_rubric(ROOT / "tests" / "data" / "judge" / "six-points.yaml")
     answers = [make_answer(i) for i in range(n)]
-    if True:
-        cfg = JudgeConfig(model="bench", base_url=srv.base_url, policy="full", cache_dir=cache_dir, concurrency=concurrency)
-        t0 = time.perf_counter()
-        results, usage = await grade_many([(rubric, a) for a in answers], cfg)
-        wall = time.perf_counter() - t0
-        ideal = n * latency / concurrency
-        per_answer = usage.prompt_tokens / max(1, usage.requests)
-        lengths = sorted(len(a) for a in answers)
-        print(
-            f"answers: {n} (length {lengths[0]}-{lengths[-1]} chars), 6-point rubric, policy full, concurrency {concurrency}, latency {latency * 1000:.0f} ms"
-        )
-        print(f"first run:  {wall:.2f} s wall, ideal {ideal:.2f} s -> {wall / ideal:.2f}x ideal (target <= 1.3x)")
-        print(f"            {usage.requests} requests, {usage.failures} unscored")
-        print(
-            f"prompt tokens per answer: {per_answer:.0f} (target <= 1200); completion tokens per answer: {usage.completion_tokens / max(1, usage.requests):.0f}"
-        )
-        met = sum(p.status == "met" for r in results for p in r.points)
-        print(f"points met by the scripted judge: {met} of {6 * n}")
-        before = srv.count
-        t0 = time.perf_counter()
-        _, again = await grade_many([(rubric, a) for a in answers], cfg)
-        print(f"second run: {time.perf_counter() - t0:.2f} s wall, {srv.count - before} requests (target 0), {again.cached} cached")
+    cfg = JudgeConfig(model="bench", base_url=srv.base_url, policy="full", cache_dir=cache_dir, concurrency=concurrency)
+    t0 = time.perf_counter()
+    results, usage = await grade_many([(rubric, a) for a in answers], cfg)
+    wall = time.perf_counter() - t0
+    ideal = n * latency / concurrency
+    per_answer = usage.prompt_tokens / max(1, usage.requests)
+    lengths = sorted(len(a) for a in answers)
+    print(
+        f"answers: {n} (length {lengths[0]}-{lengths[-1]} chars), 6-point rubric, policy full, concurrency {concurrency}, latency {latency * 1000:.0f} ms"
+    )
+    print(f"first run:  {wall:.2f} s wall, ideal {ideal:.2f} s -> {wall / ideal:.2f}x ideal (target <= 1.3x)")
+    print(f"            {usage.requests} requests, {usage.failures} unscored")
+    print(
+        f"prompt tokens per answer: {per_answer:.0f} (target <= 1200); completion tokens per answer: {usage.completion_tokens / max(1, usage.requests):.0f}"
+    )
+    met = sum(p.status == "met" for r in results for p in r.points)
+    print(f"points met by the scripted judge: {met} of {6 * n}")
+    before = srv.count
+    t0 = time.perf_counter()
+    _, again = await grade_many([(rubric, a) for a in answers], cfg)
+    print(f"second run: {time.perf_counter() - t0:.2f} s wall, {srv.count - before} requests (target 0), {again.cached} cached")
 
 
 def main() -> None:
@@ -108,17 +125,8 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--latency", type=float, default=0.3)
     args = ap.parse_args()
-    ctx = multiprocessing.get_context("fork")
-    parent, child = ctx.Pipe()
-    proc = ctx.Process(target=serve, args=(args.latency, child), daemon=True)
-    proc.start()
-    try:
-        srv = Remote(parent.recv())
-        with tempfile.TemporaryDirectory() as tmp:
-            asyncio.run(run(args.answers, args.concurrency, args.latency, Path(tmp), srv))
-    finally:
-        parent.send("stop")
-        proc.join(10)
+    with remote_server(args.latency) as srv, tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(run(args.answers, args.concurrency, args.latency, Path(tmp), srv))
 
 
 if __name__ == "__main__":

@@ -418,10 +418,16 @@ def _friendly(msg: str) -> str:
     return msg.replace("greater than 0", "> 0").replace("greater than or equal to", ">=")
 
 
+# Union-member tags pydantic puts into error locations ("str", "AllOf", "rule:all", "function-after[...]").
+_UNION_TAGS = frozenset({"str", "AllOf", "RegexRule", "WeightedScoring", "CountScoring", "LocalText", "list[str]"})
+
+
+def _is_union_tag(part: Any) -> bool:
+    return isinstance(part, str) and (part in _UNION_TAGS or ":" in part or part.startswith(("function-", "tagged-union")))
+
+
 def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
-    # pydantic adds union-member tags ("str", "AllOf", "function-after[...]") to locations.
-    tags = {"str", "AllOf", "RegexRule", "WeightedScoring", "CountScoring", "LocalText", "list[str]"}
-    return tuple(p for p in loc if not (isinstance(p, str) and (p in tags or ":" in p or p.startswith(("function-", "tagged-union")))))
+    return tuple(p for p in loc if not _is_union_tag(p))
 
 
 def parse_rubric(text: str, *, source: str = "<string>") -> Rubric:
@@ -545,14 +551,7 @@ def _dedupe_union_errors(errors: list[Any]) -> list[Any]:
     for err in errors:
         loc = tuple(err["loc"])
         # group by the location up to the first union tag
-        cut = next(
-            (
-                i
-                for i, p in enumerate(loc)
-                if isinstance(p, str) and p in {"str", "AllOf", "RegexRule", "WeightedScoring", "CountScoring", "LocalText"}
-            ),
-            len(loc),
-        )
+        cut = next((i for i, p in enumerate(loc) if _is_union_tag(p)), len(loc))
         key = loc[:cut]
         if key not in groups:
             groups[key] = []
