@@ -31,7 +31,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .bank import Bank, load_bank
 from .cost import Usage
@@ -42,7 +42,7 @@ from .result import FLAG_TRUNCATED, GradeResult
 from .rubric import Rubric
 
 if TYPE_CHECKING:
-    from .judge import JudgeConfig
+    from .judge import DryRun, JudgeConfig
 
 MANIFEST = "batch.json"
 RESULTS_JSONL = "results.jsonl"
@@ -81,6 +81,7 @@ E_JUDGE_FAILED = "judge_failed"
 """The judge could not score some points of this row (graded=yes: the matcher's verdicts stand, marked unscored)."""
 
 _SURROGATE_RE = re.compile("[\udc80-\udcff]")
+_L = TypeVar("_L", str, bytes)
 
 
 class BatchConflict(InputError):
@@ -108,8 +109,8 @@ class Row:
 def detect_encoding(path: Path, sample_size: int = 1 << 18) -> str:
     """The text encoding of `path`: utf-8-sig (BOM), utf-8, or gb18030 (a superset of GBK).
 
-    A file whose non-ASCII bytes are mostly invalid UTF-8 but valid GB18030 is GB18030; a UTF-8
-    file with a few bad bytes stays UTF-8 (those rows are reported as undecodable).
+    A file whose non-ASCII bytes are mostly invalid UTF-8 and less often invalid GB18030 is GB18030
+    (its few bad rows are reported as undecodable); a UTF-8 file with a few bad bytes stays UTF-8.
     """
     with path.open("rb") as f:
         sample = f.read(sample_size)
@@ -122,14 +123,11 @@ def detect_encoding(path: Path, sample_size: int = 1 << 18) -> str:
     if bad == 0:
         return "utf-8"
     non_ascii = sum(1 for b in sample if b >= 0x80)
-    for cut in range(4):  # the sample may end inside a character
-        try:
-            sample[: len(sample) - cut].decode("gb18030")
-        except UnicodeDecodeError:
-            continue
-        if bad > 0.2 * non_ascii:
-            return "gb18030"
-        break
+    # Count GB18030's bad bytes too rather than asking for a clean decode: one broken row must
+    # not turn a whole GBK export into undecodable rows. (The sample may end inside a character.)
+    gb_bad = len(_SURROGATE_RE.findall(sample.decode("gb18030", errors="surrogateescape")))
+    if bad > 0.2 * non_ascii and gb_bad < bad:
+        return "gb18030"
     return "utf-8"
 
 
@@ -649,15 +647,29 @@ def _truncate_torn_tail(path: Path) -> None:
         f.truncate(0)
 
 
-def _journal_keys(out: Path) -> tuple[set[tuple[int, int]], dict[str, str], set[tuple[int, int]], Counter[str], int, int]:
-    """Rows already done: graded keys, rubric versions used, error keys, error kinds, failed, truncated."""
+def _whole_lines(lines: Iterable[_L]) -> Iterator[_L]:
+    """The lines that end with a newline (a line a crash cut short can only be the last one)."""
+    for line in lines:
+        if line.endswith(b"\n" if isinstance(line, bytes) else "\n"):
+            yield line
+
+
+def _journal_keys(
+    out: Path, *, repair: bool = True
+) -> tuple[set[tuple[int, int]], dict[str, str], set[tuple[int, int]], Counter[str], int, int]:
+    """Rows already done: graded keys, rubric versions used, error keys, error kinds, failed, truncated.
+
+    `repair` cuts a line a crash left unfinished off the files; without it (dry run) such a line
+    is only skipped and nothing is written.
+    """
     done: set[tuple[int, int]] = set()
     versions: dict[str, str] = {}
     res = out / RESULTS_JSONL
     if res.exists():
-        _truncate_torn_tail(res)
+        if repair:
+            _truncate_torn_tail(res)
         with res.open("rb") as f:
-            for lineno, line in enumerate(f, start=1):
+            for lineno, line in enumerate(_whole_lines(f), start=1):
                 try:
                     obj = json.loads(line)
                 except json.JSONDecodeError:
@@ -670,12 +682,13 @@ def _journal_keys(out: Path) -> tuple[set[tuple[int, int]], dict[str, str], set[
     failed = truncated = 0
     errp = out / ERRORS_CSV
     if errp.exists():
-        _truncate_torn_tail(errp)
+        if repair:
+            _truncate_torn_tail(errp)
         names = {}
         man = read_manifest(out) or {}
         names = {i["name"]: n for n, i in enumerate(man.get("inputs", []))}
         with errp.open("r", encoding="utf-8-sig", newline="") as f:
-            for rec in csv.DictReader(f):
+            for rec in csv.DictReader(_whole_lines(f)):
                 key = (names.get(rec["source"], 0), int(rec["row"]))
                 if key in err_keys:
                     continue
@@ -788,14 +801,14 @@ def write_students_csv(out: Path) -> int:
 class _Progress:
     """A rich progress bar (count, rate, ETA) or nothing."""
 
-    def __init__(self, enabled: bool, total: int | None) -> None:
+    def __init__(self, enabled: bool, total: int | None, label: str = "grading") -> None:
         self.bar: Any = None
         if not enabled:
             return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
         self.bar = Progress(
-            TextColumn("grading"),
+            TextColumn(label),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[rate]:>7.0f} rows/s"),
@@ -804,7 +817,7 @@ class _Progress:
             TimeRemainingColumn(),
             transient=False,
         )
-        self.task = self.bar.add_task("grading", total=total, rate=0.0)
+        self.task = self.bar.add_task(label, total=total, rate=0.0)
         self.t0 = time.monotonic()
         self.n = 0
         self.bar.start()
@@ -883,6 +896,25 @@ class _JudgeRunner:
         self.loop = None
 
 
+class _KnownQuestions:
+    """Which question ids the bank knows (and the versions of those seen), asked once per id."""
+
+    def __init__(self, bank: Bank) -> None:
+        self.bank = bank
+        self.known: dict[str, str | None] = {}  # question id -> None if known, else the reason
+        self.versions: dict[str, str] = {}
+
+    def question_problem(self, qid: str) -> str | None:
+        """None for a question of the bank, else why not (with "did you mean")."""
+        if qid not in self.known:
+            try:
+                self.versions[qid] = self.bank[qid].version
+                self.known[qid] = None
+            except UnknownRubricError as exc:
+                self.known[qid] = str(exc).split(" (`grader list`")[0]
+        return self.known[qid]
+
+
 class _Run:
     """State of one batch run (kept out of `run_batch` so the loop reads top to bottom)."""
 
@@ -895,8 +927,8 @@ class _Run:
         self.journal = journal
         self.summary = summary
         self.names = names
-        self.known: dict[str, str | None] = {}  # question id -> None if known, else the reason
-        self.versions: dict[str, str] = {}
+        self.questions = _KnownQuestions(bank)
+        self.versions = self.questions.versions
         self.cache: OrderedDict[bytes, tuple[str, Graded]] = OrderedDict()
         self.pending: dict[bytes, list[tuple[Row, str]]] = {}
         self.batch: list[Task] = []
@@ -909,13 +941,7 @@ class _Run:
         """Answers with the judge: future -> (dedupe key, truncated)."""
 
     def question_problem(self, qid: str) -> str | None:
-        if qid not in self.known:
-            try:
-                self.versions[qid] = self.bank[qid].version
-                self.known[qid] = None
-            except UnknownRubricError as exc:
-                self.known[qid] = str(exc).split(" (`grader list`")[0]
-        return self.known[qid]
+        return self.questions.question_problem(qid)
 
     def write_error(self, row: Row, kind: str, reason: str, *, graded: bool, err_keys: set[tuple[int, int]]) -> None:
         key = (row.src, row.row)
@@ -1025,6 +1051,15 @@ def _reanchor(result_json: str, answer: str) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
+def _task_key(qid: str, answer: str, truncated: bool) -> bytes:
+    """Rows with the same key are graded once: the same question and, after normalisation, the same answer."""
+    dkey, offsets_kept = _dedupe_key(qid, answer, truncated)
+    if not offsets_kept:
+        # Evidence offsets of another spelling would not fit: share results only with this exact text.
+        dkey = hashlib.blake2b(dkey + answer.encode("utf-8", "surrogateescape"), digest_size=16).digest()
+    return dkey
+
+
 def _dedupe_key(qid: str, answer: str, truncated: bool) -> tuple[bytes, bool]:
     """(key, offsets_kept): offsets_kept is False when normalisation changes the answer's length,
     so evidence offsets from another answer with the same key would not fit this one."""
@@ -1036,20 +1071,20 @@ def _dedupe_key(qid: str, answer: str, truncated: bool) -> tuple[bytes, bool]:
     return h.digest(), len(norm) == len(answer)
 
 
-def prepare_out(opts: BatchOptions, bank: Bank) -> tuple[dict[str, Any], bool]:
-    """Create or check `opts.out`. Returns (manifest, resuming).
+def check_out(opts: BatchOptions, bank: Bank) -> tuple[dict[str, Any], bool]:
+    """Check `opts.out` without writing anything. Returns (manifest for this run, resuming).
+
+    With `opts.restart` nothing there is looked at (a real run discards it).
 
     Raises:
         BatchConflict: the folder holds results of other inputs, options or rubric versions.
     """
     out = opts.out
     new = _manifest(opts, bank)
-    old = read_manifest(out)
     if opts.restart:
-        for name in (RESULTS_JSONL, RESULTS_CSV, ERRORS_CSV, STUDENTS_CSV, REPORT_HTML, MANIFEST):
-            (out / name).unlink(missing_ok=True)
-        old = None
-    elif old is None and out.exists() and any((out / n).exists() for n in (RESULTS_JSONL, ERRORS_CSV)):
+        return new, False
+    old = read_manifest(out)
+    if old is None and out.exists() and any((out / n).exists() for n in (RESULTS_JSONL, ERRORS_CSV)):
         raise BatchConflict(f"{out} holds results but no {MANIFEST}; pass --restart to start over or pick another --out")
     results = out / RESULTS_JSONL
     if old is not None and not (results.exists() and results.stat().st_size > 0):
@@ -1065,22 +1100,30 @@ def prepare_out(opts: BatchOptions, bank: Bank) -> tuple[dict[str, Any], bool]:
         new["rubrics"] = old.get("rubrics", {})
         if old.get("judge_usage"):
             new["judge_usage"] = old["judge_usage"]
-    out.mkdir(parents=True, exist_ok=True)
-    _write_json(out / MANIFEST, new)
     return new, old is not None
 
 
-def run_batch(opts: BatchOptions) -> BatchSummary:
-    """Grade every row of `opts.inputs` into `opts.out`, resuming earlier work there.
-
-    Returns the summary (its exit_code is 3 when some rows could not be graded).
+def prepare_out(opts: BatchOptions, bank: Bank) -> tuple[dict[str, Any], bool]:
+    """Create or check `opts.out` (discarding its results with `opts.restart`). Returns (manifest, resuming).
 
     Raises:
-        InputError: unreadable input, a missing column, bad options.
-        BatchConflict: `opts.out` holds results of a different input, rubric or option set.
-        KeyboardInterrupt: after flushing every finished result (rerun to resume).
+        BatchConflict: the folder holds results of other inputs, options or rubric versions.
     """
-    t0 = time.monotonic()
+    if opts.restart:
+        for name in (RESULTS_JSONL, RESULTS_CSV, ERRORS_CSV, STUDENTS_CSV, REPORT_HTML, MANIFEST):
+            (opts.out / name).unlink(missing_ok=True)
+    new, resuming = check_out(opts, bank)
+    opts.out.mkdir(parents=True, exist_ok=True)
+    _write_json(opts.out / MANIFEST, new)
+    return new, resuming
+
+
+def _check_options(opts: BatchOptions) -> None:
+    """The checks made before any row is read (shared by the run and the dry run).
+
+    Raises:
+        InputError: no input, a missing or unsupported file, two inputs with one name, a bad option.
+    """
     if opts.encoding:
         try:
             codecs.lookup(opts.encoding)
@@ -1097,20 +1140,47 @@ def run_batch(opts: BatchOptions) -> BatchSummary:
         raise InputError("two inputs share a file name; rename one (rows are keyed by file name and row number)")
     if opts.max_chars < 1:
         raise InputError("--max-chars must be at least 1")
+
+
+def _resume_state(
+    out: Path, manifest: dict[str, Any], bank: Bank, *, repair: bool = True
+) -> tuple[set[tuple[int, int]], dict[str, str], set[tuple[int, int]], Counter[str], int, int]:
+    """`_journal_keys` of `out`, after checking the rubrics used so far are unchanged.
+
+    Raises:
+        BatchConflict: a rubric used by earlier results changed or left the bank.
+    """
+    journaled = _journal_keys(out, repair=repair)
+    problems = _rubric_conflicts({**manifest.get("rubrics", {}), **journaled[1]}, bank)
+    if problems:
+        raise BatchConflict(
+            f"{out} holds results graded with other rubric versions:\n  - "
+            + "\n  - ".join(problems)
+            + "\nResults are never mixed: pass --restart to regrade everything, or use another --out."
+        )
+    return journaled
+
+
+def run_batch(opts: BatchOptions) -> BatchSummary:
+    """Grade every row of `opts.inputs` into `opts.out`, resuming earlier work there.
+
+    Returns the summary (its exit_code is 3 when some rows could not be graded).
+
+    Raises:
+        InputError: unreadable input, a missing column, bad options.
+        BatchConflict: `opts.out` holds results of a different input, rubric or option set.
+        KeyboardInterrupt: after flushing every finished result (rerun to resume).
+    """
+    t0 = time.monotonic()
+    _check_options(opts)
+    names = [p.name for p in opts.inputs]
     bank = load_bank(opts.bank)
     manifest, resuming = prepare_out(opts, bank)
     summary = BatchSummary(out=opts.out)
     done: set[tuple[int, int]] = set()
     err_keys: set[tuple[int, int]] = set()
     if resuming:
-        done, versions, err_keys, kinds, failed, truncated = _journal_keys(opts.out)
-        problems = _rubric_conflicts({**manifest.get("rubrics", {}), **versions}, bank)
-        if problems:
-            raise BatchConflict(
-                f"{opts.out} holds results graded with other rubric versions:\n  - "
-                + "\n  - ".join(problems)
-                + "\nResults are never mixed: pass --restart to regrade everything, or use another --out."
-            )
+        done, _, err_keys, kinds, failed, truncated = _resume_state(opts.out, manifest, bank)
         summary.errors.update(kinds)
         summary.failed, summary.truncated = failed, truncated
         rebuild_results_csv(opts.out)
@@ -1179,10 +1249,7 @@ def run_batch(opts: BatchOptions) -> BatchSummary:
                     row, E_TOO_LONG, f"{len(answer)} characters; graded on the first {opts.max_chars}", graded=True, err_keys=err_keys
                 )
                 answer = answer[: opts.max_chars]
-            dkey, offsets_kept = _dedupe_key(row.question_id, answer, truncated)
-            if not offsets_kept:
-                # Evidence offsets of another spelling would not fit: share results only with this exact text.
-                dkey = hashlib.blake2b(dkey + answer.encode("utf-8", "surrogateescape"), digest_size=16).digest()
+            dkey = _task_key(row.question_id, answer, truncated)
             hit = run.cache.get(dkey)
             if hit is not None:
                 run.cache.move_to_end(dkey)
@@ -1264,7 +1331,7 @@ def _all_rows(opts: BatchOptions) -> Iterator[Row]:
                 yield row
 
 
-def _row_problem(run: _Run, row: Row) -> tuple[str, str] | None:
+def _row_problem(run: _Run | _KnownQuestions, row: Row) -> tuple[str, str] | None:
     if row.problem is not None:
         return row.problem
     if not row.question_id:
@@ -1277,6 +1344,233 @@ def _row_problem(run: _Run, row: Row) -> tuple[str, str] | None:
     if not row.answer.strip():
         return (E_EMPTY_ANSWER, "the answer is empty")
     return None
+
+
+# --------------------------------------------------------------------------- dry run
+
+
+@dataclass
+class QuestionPlan:
+    """One question's rows in a dry run."""
+
+    rows: int = 0
+    """Readable rows for this question (graded, to grade, or too long)."""
+    done: int = 0
+    """Rows already in results.jsonl (resume skips them)."""
+    to_grade: int = 0
+    """Rows the run would grade."""
+    unique: int = 0
+    """Distinct answers among them (identical ones are graded once)."""
+    bad: int = 0
+    """Rows naming this question that cannot be graded (empty answer, ragged, undecodable …)."""
+
+
+DRY_RUN_SHOWN = 20
+"""Bad rows a dry run lists by name (all are counted)."""
+
+
+@dataclass
+class BadRow:
+    """A row a run would list in errors.csv."""
+
+    source: str
+    row: int
+    student_id: str
+    question_id: str
+    error: str
+    reason: str
+    graded: bool
+
+
+@dataclass
+class DryRunSummary:
+    """What `grader batch` would do with these options, found without grading, calling or writing anything."""
+
+    out: Path
+    rows: int = 0
+    """Rows read in this shard."""
+    resumed: int = 0
+    """Rows already graded in --out (a real run skips them)."""
+    to_grade: int = 0
+    """Rows a real run would grade now (truncated ones included)."""
+    unique: int = 0
+    """Distinct answers among them: what the matcher (and the judge) would see."""
+    errors: Counter[str] = field(default_factory=Counter)
+    """Bad rows by kind, as the run's errors.csv would list them (earlier runs' included)."""
+    failed: int = 0
+    """Rows a real run could not grade (every error kind but too_long)."""
+    truncated: int = 0
+    """Answers longer than --max-chars (graded on their first --max-chars characters)."""
+    questions: dict[str, QuestionPlan] = field(default_factory=dict)
+    bad_rows: list[BadRow] = field(default_factory=list)
+    """The first DRY_RUN_SHOWN bad rows of the input (this read's, whether or not an earlier run listed them)."""
+    bad_found: int = 0
+    """Bad rows found in this read (bad_rows holds the first of them)."""
+    encodings: dict[str, str] = field(default_factory=dict)
+    resuming: bool = False
+    """--out holds an earlier run of this command that a real run would resume."""
+    discarded: int = 0
+    """With --restart: graded rows in --out a real run would throw away."""
+    judge: DryRun | None = None
+    """With --judge: the estimated requests, tokens and cost (`Judge.dry_run`)."""
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def deduplicated(self) -> int:
+        """Rows to grade that repeat an answer graded once for them."""
+        return self.to_grade - self.unique
+
+    @property
+    def exit_code(self) -> int:
+        """What the real run would exit with: 3 when some rows could not be graded, else 0."""
+        return 3 if self.failed or self.errors.get(E_JUDGE_FAILED) else 0
+
+
+def dry_run_batch(opts: BatchOptions) -> DryRunSummary:
+    """Read and check every row of `opts.inputs` as `run_batch` would, without grading or writing.
+
+    Counts rows per question, bad rows (the same checks as a run), identical answers, rows already
+    done in `opts.out`; with `opts.judge`, estimates the judge's requests, tokens and cost
+    (`Judge.dry_run`: the matcher runs here, cached replies are free, no request is sent).
+    Nothing is created in `opts.out`, not even the folder.
+
+    Raises:
+        InputError: unreadable input, a missing column, bad options (as `run_batch`).
+        BatchConflict: `opts.out` holds results of a different input, rubric or option set.
+    """
+    t0 = time.monotonic()
+    _check_options(opts)
+    bank = load_bank(opts.bank)
+    manifest, resuming = check_out(opts, bank)
+    s = DryRunSummary(out=opts.out, resuming=resuming)
+    done: set[tuple[int, int]] = set()
+    err_keys: set[tuple[int, int]] = set()
+    if resuming:
+        done, _, err_keys, kinds, s.failed, s.truncated = _resume_state(opts.out, manifest, bank, repair=False)
+        s.errors.update(kinds)
+    elif opts.restart and (opts.out / RESULTS_JSONL).is_file():
+        with (opts.out / RESULTS_JSONL).open("rb") as f:
+            s.discarded = sum(1 for _ in _whole_lines(f))
+    for p in opts.inputs:
+        if input_format(p) != "xlsx":
+            s.encodings[p.name] = opts.encoding or detect_encoding(p)
+    known = _KnownQuestions(bank)
+    # The run's dedupe keeps the last `dedupe_cache` distinct answers; so does this count.
+    seen: OrderedDict[bytes, None] = OrderedDict()
+    show = progress_wanted(opts.progress)
+    progress = _Progress(show, sum(count_rows(p) for p in opts.inputs) if show else None, label="checking")
+
+    def error(row: Row, kind: str, reason: str, *, graded: bool) -> None:
+        s.bad_found += 1
+        if len(s.bad_rows) < DRY_RUN_SHOWN:
+            s.bad_rows.append(BadRow(opts.inputs[row.src].name, row.row, row.student_id, row.question_id, kind, reason, graded))
+        key = (row.src, row.row)
+        if key not in err_keys:  # already in errors.csv: a resumed run does not count it twice
+            err_keys.add(key)
+            s.errors[kind] += 1
+            if graded:
+                s.truncated += kind == E_TOO_LONG
+            else:
+                s.failed += 1
+
+    def planned() -> Iterator[tuple[Rubric, str]]:
+        """(rubric, answer) of each distinct answer the run would grade, in input order."""
+        for row in _all_rows(opts):
+            s.rows += 1
+            progress.advance(1)
+            if (row.src, row.row) in done:
+                s.resumed += 1
+                q = s.questions.setdefault(row.question_id, QuestionPlan())
+                q.rows += 1
+                q.done += 1
+                continue
+            problem = _row_problem(known, row)
+            if problem is not None:
+                error(row, *problem, graded=False)
+                if row.question_id and known.question_problem(row.question_id) is None:
+                    q = s.questions.setdefault(row.question_id, QuestionPlan())
+                    q.rows += 1
+                    q.bad += 1
+                continue
+            answer = row.answer
+            truncated = len(answer) > opts.max_chars
+            if truncated:
+                error(row, E_TOO_LONG, f"{len(answer)} characters; graded on the first {opts.max_chars}", graded=True)
+                answer = answer[: opts.max_chars]
+            s.to_grade += 1
+            q = s.questions.setdefault(row.question_id, QuestionPlan())
+            q.rows += 1
+            q.to_grade += 1
+            key = _task_key(row.question_id, answer, truncated)
+            if key in seen:
+                seen.move_to_end(key)
+                continue
+            seen[key] = None
+            if len(seen) > opts.dedupe_cache:
+                seen.popitem(last=False)
+            s.unique += 1
+            q.unique += 1
+            yield bank[row.question_id], answer
+
+    try:
+        if opts.judge is None:
+            for _ in planned():
+                pass
+        else:
+            from .judge import Judge
+
+            client = Judge(opts.judge)  # no HTTP client until a request is sent; dry_run sends none
+            try:
+                s.judge = client.dry_run(planned(), lang=opts.lang)
+            finally:
+                asyncio.run(client.aclose())
+            if opts.judge.max_cost is not None and s.judge.priced and s.judge.cost > opts.judge.max_cost:
+                s.notes.append(
+                    f"the estimate passes --max-cost ${opts.judge.max_cost:g}: a run would stop calling the judge before the end "
+                    "(exit 3) and leave the rest for a rerun with a higher --max-cost"
+                )
+    finally:
+        progress.close()
+    if s.discarded:
+        s.notes.append(f"--restart: the {s.discarded} rows already graded in {opts.out} would be discarded and graded again")
+    s.seconds = time.monotonic() - t0
+    return s
+
+
+def format_dry_run(s: DryRunSummary) -> str:
+    """The dry run's summary for the terminal."""
+    errors = ", ".join(f"{k} {v}" for k, v in sorted(s.errors.items())) or "none"
+    lines = [
+        f"dry run: nothing graded, nothing written to {s.out}/",
+        f"rows: {s.rows}  already done: {s.resumed}  to grade: {s.to_grade}  "
+        f"distinct answers: {s.unique}  identical copies graded once: {s.deduplicated}",
+        f"bad rows: {sum(s.errors.values())} ({errors})  not graded: {s.failed}  truncated: {s.truncated}",
+    ]
+    if s.encodings:
+        lines.append("encodings: " + ", ".join(f"{k} {v}" for k, v in s.encodings.items()))
+    if s.questions:
+        width = max(8, *(len(q) for q in s.questions))
+        lines.append(f"  {'question':<{width}} {'rows':>7} {'done':>7} {'to grade':>9} {'distinct':>9} {'bad':>6}")
+        for qid in sorted(s.questions):
+            q = s.questions[qid]
+            lines.append(f"  {qid:<{width}} {q.rows:>7} {q.done:>7} {q.to_grade:>9} {q.unique:>9} {q.bad:>6}")
+    if s.bad_rows:
+        lines.append("bad rows (a run lists them all in errors.csv):")
+        for b in s.bad_rows:
+            graded = ", graded" if b.graded else ""
+            lines.append(f"  {b.source}:{b.row} {b.error}{graded}: {b.reason}")
+        if s.bad_found > len(s.bad_rows):
+            lines.append(f"  … and {s.bad_found - len(s.bad_rows)} more")
+    if s.judge is not None:
+        lines.append("judge " + s.judge.summary())
+    lines += s.notes
+    if s.exit_code:
+        why = f"{s.failed} rows could not be graded" if s.failed else f"{s.errors.get(E_JUDGE_FAILED, 0)} rows have unscored points"
+        lines.append(f"a run would exit {s.exit_code}: {why} (listed in {ERRORS_CSV})")
+    else:
+        lines.append("a run would exit 0: every row can be graded")
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- merge
