@@ -359,6 +359,11 @@ def check_cmd(
     envvar="GRADER_CONCURRENCY",
     help="With --judge: judge requests in flight at once. Env: GRADER_CONCURRENCY.",
 )
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Check every row and count what a run would do (with --judge: estimate requests, tokens, cost); grade, call and write nothing.",
+)
 @friendly_errors
 def batch_cmd(
     inputs: tuple[Path, ...],
@@ -375,6 +380,7 @@ def batch_cmd(
     no_report: bool,
     judge: bool = False,
     concurrency: int = 8,
+    dry_run: bool = False,
     **judge_opts: Any,
 ) -> None:
     """Grade a cohort: INPUT files (CSV, TSV, JSONL, XLSX) with student, question and answer columns.
@@ -402,6 +408,16 @@ def batch_cmd(
         report=not no_report,
         judge=config,
     )
+    if dry_run:  # nothing is written to --out; the exit code is the one a run would give
+        from .batch import dry_run_batch, format_dry_run
+
+        try:
+            planned = dry_run_batch(opts)
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted: nothing was written", err=True)
+            sys.exit(130)
+        click.echo(format_dry_run(planned), err=True)
+        sys.exit(planned.exit_code)
     try:
         summary = run_batch(opts)
     except KeyboardInterrupt:
@@ -655,7 +671,7 @@ def suggest_cmd(
 @click.option("--lang", type=click.Choice(["zh", "en"]), default=None, help="The language of question and reference (default: detect).")
 @click.option("--id", "rubric_id", default=None, help="The rubric id (default: a slug of the question).")
 @click.option("--max-score", type=click.FloatRange(min=0, min_open=True), default=100.0, show_default=True)
-@click.option("--max-points", type=click.IntRange(1, 20), default=6, show_default=True, help="At most this many key points.")
+@click.option("--max-points", type=click.IntRange(1, 20), default=8, show_default=True, help="At most this many key points.")
 @click.option("--judge", is_flag=True, envvar="GRADER_JUDGE", help="Let the LLM judge propose points, alternatives and misconceptions.")
 @click.option(
     "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the YAML here (default: stdout)."
