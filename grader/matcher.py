@@ -63,30 +63,15 @@ class CRule:
     concepts: list[list[Phrase]] = field(default_factory=list)
     window: int = 0
     regex: re.Pattern[str] | None = None
-    keys: list[frozenset[str]] = field(default_factory=list)
-    """Per concept: the index keys one of its phrases must find to start (a cheap liveness test)."""
-    open_ended: list[bool] = field(default_factory=list)
-    """Per concept: True when a prefix wildcard makes the key test impossible."""
     rid: int = -1
     """The rule's index in its compiled rubric."""
     cids: list[int] = field(default_factory=list)
     """Per concept: an id shared by every identical concept in the rubric ($terms recur), for memoising."""
-
-    by_key: list[dict[str, list[Phrase]]] = field(default_factory=list)
-    """Per concept: its phrases by start key."""
-    loose: list[list[Phrase]] = field(default_factory=list)
-    """Per concept: phrases that can start without an exact key (prefix wildcards, typo-tolerant words)."""
+    uids: list[frozenset[int]] = field(default_factory=list)
+    """Per concept: the uids of its phrases."""
 
     def __post_init__(self) -> None:
-        for concept in self.concepts:
-            self.keys.append(frozenset(k for p in concept for k in p.keys))
-            self.open_ended.append(any(p.toks[0].prefix or p.toks[0].fuzzy for p in concept))
-            by_key: dict[str, list[Phrase]] = {}
-            for p in concept:
-                for k in p.keys:
-                    by_key.setdefault(k, []).append(p)
-            self.by_key.append(by_key)
-            self.loose.append([p for p in concept if p.toks[0].prefix or p.toks[0].fuzzy])
+        self.uids = [frozenset(p.uid for p in concept) for concept in self.concepts]
 
 
 @dataclass(slots=True)
@@ -117,6 +102,12 @@ class Hit:
         return max(e for _, e in self.parts)
 
 
+def _key_is_enough(phrase: Phrase) -> bool:
+    """True when finding the phrase's start key in an answer is all its _Needs would test."""
+    toks = phrase.toks
+    return len(toks) == 1 or (len(toks) == 2 and toks[0].cjk and toks[1].cjk)
+
+
 def _start_keys(toks: tuple[PTok, ...]) -> tuple[str, ...]:
     first = toks[0]
     if first.cjk and len(toks) > 1 and toks[1].cjk:
@@ -133,11 +124,44 @@ class _Scan:
     fuzzy_index: dict[str, list[int]]
     memo: dict[int, list[Span]]
     present: frozenset[str] = frozenset()
-    """Every key the answer can start a phrase with: stems, joined pairs, CJK pairs, typo aliases."""
+    """Every key a phrase token can be found by: stems, joined pairs, CJK characters and pairs, typo aliases."""
+    possible: set[int] = field(default_factory=set)
+    """Uids of the rubric's phrases whose every token the answer has (a cheap necessary test)."""
     live: set[int] = field(default_factory=set)
-    """Rules whose first concept can occur in the answer; the others are skipped unseen."""
+    """Rules whose every concept has a possible phrase (and regex rules); the others are skipped unseen."""
     concepts: dict[int, list[Span]] = field(default_factory=dict)
     """Spans of each concept already looked up in this answer."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Needs:
+    """What an answer must contain for a phrase to have a chance: a cheap test before matching."""
+
+    prefix: str
+    """The first token's text when it is a prefix wildcard ("regulari*"), else ''."""
+    words: tuple[tuple[str, ...], ...]
+    """Per Latin token after a prefix: keys of which one must be present (its stem or its text)."""
+    runs: tuple[str, ...]
+    """Runs of adjacent CJK tokens: each must occur in the answer's CJK stream."""
+
+
+def _needs(phrase: Phrase) -> _Needs:
+    words: list[tuple[str, ...]] = []
+    runs: list[str] = []
+    run = ""
+    for t in phrase.toks:
+        if t.cjk:
+            run += t.text
+            continue
+        if run:
+            runs.append(run)
+            run = ""
+        if not t.prefix:
+            words.append((t.stem, t.text) if t.stem != t.text else (t.stem,))
+    if run:
+        runs.append(run)
+    first = phrase.toks[0]
+    return _Needs(first.text if first.prefix else "", tuple(words), tuple(runs))
 
 
 class CompiledRubric:
@@ -149,19 +173,49 @@ class CompiledRubric:
         self._phrases: dict[tuple[str, bool], Phrase] = {}
         self.points = [self._item(kp, kp.fuzzy) for kp in rubric.key_points]
         self.misconceptions = [self._item(mc, mc.fuzzy) for mc in rubric.misconceptions]
-        # Rules by a key their first concept needs: an answer only wakes the rules its words can start.
+        # Phrases by start key, and the (rule, concept) pairs each phrase serves: an answer only
+        # wakes the phrases its words can start, and a rule only when all its concepts are awake.
+        self._regex_rules: set[int] = set()
+        self._n_concepts: list[int] = []
+        self._members: dict[int, list[tuple[int, int]]] = {}
+        self._phrase_needs: dict[int, _Needs] = {}
         self._by_key: dict[str, list[int]] = {}
-        self._always: set[int] = set()
+        self._by_key_sure: dict[str, list[int]] = {}
+        """Phrases whose start key alone shows they could occur (one word, or two CJK characters)."""
+        self._prefixed: dict[str, list[int]] = {}
         concept_ids: dict[tuple[int, ...], int] = {}
         for rid, rule in enumerate(r for item in self.points + self.misconceptions for r in item.rules + item.partial):
             rule.rid = rid
-            rule.cids = [concept_ids.setdefault(tuple(sorted(p.uid for p in c)), len(concept_ids)) for c in rule.concepts]
-            if rule.regex is not None or not rule.concepts or rule.open_ended[0]:
-                self._always.add(rid)
-            else:
-                for key in rule.keys[0]:
-                    self._by_key.setdefault(key, []).append(rid)
+            self._n_concepts.append(len(rule.concepts))
+            rule.cids = [concept_ids.setdefault(tuple(sorted(u)), len(concept_ids)) for u in rule.uids]
+            if rule.regex is not None:
+                self._regex_rules.add(rid)
+            for k, concept in enumerate(rule.concepts):
+                for p in concept:
+                    members = self._members.setdefault(p.uid, [])
+                    if (rid, k) not in members:
+                        members.append((rid, k))
+                    if p.uid not in self._phrase_needs:
+                        need = self._phrase_needs[p.uid] = _needs(p)
+                        if need.prefix:
+                            self._prefixed.setdefault(need.prefix, []).append(p.uid)
+                        elif _key_is_enough(p):
+                            for key in p.keys:
+                                self._by_key_sure.setdefault(key, []).append(p.uid)
+                        else:
+                            for key in p.keys:
+                                self._by_key.setdefault(key, []).append(p.uid)
         self._key_set = frozenset(self._by_key)
+        self._key_set_sure = frozenset(self._by_key_sure)
+        # Per phrase: the one-concept rules it wakes outright, and the (rule, concept) pairs of the others.
+        self._single: dict[int, list[int]] = {}
+        self._multi: dict[int, list[tuple[int, int]]] = {}
+        for uid, members in self._members.items():
+            for rid, k in members:
+                if self._n_concepts[rid] == 1:
+                    self._single.setdefault(uid, []).append(rid)
+                else:
+                    self._multi.setdefault(uid, []).append((rid, k))
         # Fuzzy vocabulary: rubric words (as written) and their stems, each with its edit budget.
         words = {t.text: t.stem for p in self._phrases.values() for t in p.toks if t.fuzzy}
         self._vocab = sorted(words)
@@ -252,20 +306,65 @@ class CompiledRubric:
             fuzzy_at: dict[int, tuple[str, ...]] = {}
             fuzzy_index: dict[str, list[int]] = {}
             if self._vocab:
-                for i, word in enumerate(toks.text):
-                    if len(word) >= _FUZZY_MIN - 1 and not toks.cjk[i]:
-                        aliases = self._fuzzy(word, toks.stem[i])
+                texts, stems = toks.text, toks.stem
+                for i in toks.latin:
+                    word = texts[i]
+                    if len(word) >= _FUZZY_MIN - 1:
+                        aliases = self._fuzzy(word, stems[i])
                         if aliases:
                             fuzzy_at[i] = aliases
                             for alias in aliases:
                                 fuzzy_index.setdefault(alias, []).append(i)
-            present = toks.cjk_keys | toks.index.keys() | toks.joined_index.keys() | fuzzy_index.keys()
-            live = set(self._always)
-            for start_key in self._key_set & present:
-                live.update(self._by_key[start_key])
-            got = _Scan(norm, fuzzy_at, fuzzy_index, {}, present, live)
+            present = toks.cjk_keys.union(toks.index, toks.joined_index, fuzzy_index)
+            possible = self._possible(toks, present)
+            live = set(self._regex_rules)
+            done: dict[int, set[int]] = {}
+            single, multi = self._single, self._multi
+            for uid in possible:
+                rids = single.get(uid)
+                if rids is not None:
+                    live.update(rids)
+                pairs = multi.get(uid)
+                if pairs is not None:
+                    for rid, k in pairs:
+                        got_k = done.get(rid)
+                        if got_k is None:
+                            done[rid] = {k}
+                        else:
+                            got_k.add(k)
+            n_concepts = self._n_concepts
+            live.update(rid for rid, ks in done.items() if len(ks) == n_concepts[rid])
+            got = _Scan(norm, fuzzy_at, fuzzy_index, {}, present, possible, live)
             norm.cache[self] = got
         return got
+
+    def _possible(self, toks: Tokens, present: frozenset[str]) -> set[int]:
+        """Uids of phrases that could occur: started by a present key, with every token present."""
+        out: set[int] = set()
+        for key in self._key_set_sure & present:
+            out.update(self._by_key_sure[key])
+        candidates: set[int] = set()
+        for key in self._key_set & present:
+            candidates.update(self._by_key[key])
+        if self._prefixed:
+            heads = toks.heads()
+            for prefix, uids in self._prefixed.items():
+                if prefix[:3] in heads and toks.has_prefix(prefix):
+                    candidates.update(uids)
+        stream = toks.cjk_stream
+        needs = self._phrase_needs
+        for uid in candidates:
+            need = needs[uid]
+            for run in need.runs:
+                if run not in stream:
+                    break
+            else:
+                for keys in need.words:
+                    if present.isdisjoint(keys):
+                        break
+                else:
+                    out.add(uid)
+        return out
 
     def char_spans(self, scan: _Scan, phrase: Phrase) -> list[Span]:
         """Character spans (normalised offsets) where `phrase` occurs in the answer."""
@@ -308,23 +407,18 @@ class CompiledRubric:
         return found
 
     def _concept_spans(self, scan: _Scan, rule: CRule, k: int) -> list[Span]:
-        """Spans of concept `k` of `rule`: only phrases whose start key the answer has are tried."""
+        """Spans of concept `k` of `rule`: only its phrases that could occur are tried."""
         cid = rule.cids[k]
         memo = scan.concepts
         got = memo.get(cid)
         if got is not None:
             return got
         found: list[Span] = []
-        by_key = rule.by_key[k]
-        tried: set[int] = set()
-        for key in rule.keys[k] & scan.present:
-            for p in by_key[key]:
-                if p.uid not in tried:
-                    tried.add(p.uid)
+        uids = rule.uids[k] & scan.possible
+        if uids:
+            for p in rule.concepts[k]:
+                if p.uid in uids:
                     found.extend(self.char_spans(scan, p))
-        for p in rule.loose[k]:
-            if p.uid not in tried and (p.toks[0].prefix or p.toks[0].stem in scan.fuzzy_index):
-                found.extend(self.char_spans(scan, p))
         if len(found) > 1:
             found = sorted(set(found))
         memo[cid] = found
@@ -340,11 +434,7 @@ class CompiledRubric:
                 if m.end() > m.start()
             ]
         if rule.rid not in scan.live:
-            return []
-        present = scan.present
-        for keys, open_ended in zip(rule.keys, rule.open_ended, strict=True):
-            if not open_ended and keys.isdisjoint(present):
-                return []  # some concept cannot occur: the rule cannot match
+            return []  # some concept cannot occur: the rule cannot match
         occurrences: list[list[Span]] = []
         for k in range(len(rule.concepts)):
             found = self._concept_spans(scan, rule, k)

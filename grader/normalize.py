@@ -140,6 +140,9 @@ class Tokens:
     cjk_keys: frozenset[str] = frozenset()
     """Every CJK character and adjacent pair in cjk_stream: the start keys Chinese phrases can have."""
     _cjk_memo: dict[str, list[int]] = field(default_factory=dict)
+    _heads: frozenset[str] | None = None
+    latin: list[int] = field(default_factory=list)
+    """Positions of the Latin tokens."""
 
     def __len__(self) -> int:
         return len(self.text)
@@ -169,6 +172,22 @@ class Tokens:
             out.append(positions[k])
             k += 1
         return sorted(out)
+
+    def heads(self) -> frozenset[str]:
+        """The first one, two and three letters of every Latin token (a cheap prefix test)."""
+        if self._heads is None:
+            words = {t for t, c in zip(self.text, self.cjk, strict=True) if not c}
+            self._heads = frozenset(w[:k] for w in words for k in (1, 2, 3))
+        return self._heads
+
+    def has_prefix(self, prefix: str) -> bool:
+        """True when some Latin token starts with `prefix`."""
+        if self._sorted is None:
+            self.prefixed(prefix)
+        assert self._sorted is not None
+        words = self._sorted[0]
+        k = bisect_left(words, prefix)
+        return k < len(words) and words[k].startswith(prefix)
 
     def adjacent(self, i: int) -> bool:
         """True when no clause punctuation separates token i-1 from token i."""
@@ -279,7 +298,7 @@ def tokenize(text: str) -> Tokens:
     """Split normalised text into tokens, expanding n't and dropping filler words."""
     toks = Tokens()
     t_text, t_stem, t_start, t_end, t_cjk = toks.text, toks.stem, toks.start, toks.end, toks.cjk
-    latin: list[int] = []
+    latin = toks.latin
     runs: list[str] = []
     cjk_pos = toks.cjk_pos
     for m in _TOKEN_RE.finditer(text):
