@@ -5,10 +5,13 @@ odd number of cues stands before it in its scope, or a denying predicate follows
 clause ("调大学习率也没用", "does not help"). A match is negated when any part is.
 
 The scope of a part runs back to the nearest of: its clause start (punctuation, "but",
-"因为", …), REACH units, or a coordinated new negation ("不用 A 也不用 B": B's scope starts
-at the second 不用). Cues inside the matched phrases themselves never count, so a rubric
-phrase that contains a negation ("不丢弃", "not used") matches as written, and two cues on one
-predicate cancel ("不是不关闭", "it's not true that it isn't off").
+"因为", a verdict ending its line "不正确\n", …), REACH units, a coordinated new negation
+("不用 A 也不用 B": B's scope starts at the second 不用), the connective after a negated
+condition ("s1没满就存入s1"), or a fresh noun phrase after a determiner "no" ("no weight
+and a third trial"). Cues inside the matched phrases themselves never count, nor do denials
+made of the phrase ("错误" in "是错误的"), so a rubric phrase that contains a negation ("不丢弃",
+"not used") matches as written, and two cues on one predicate cancel ("不是不关闭", "it's not
+true that it isn't off").
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ _NOT_CUES_ZH = (
     "不平衡", "不均衡", "无论", "无非", "毫无疑问", "无监督", "非监督", "无标签", "无标注", "无损", "无偏",
     "无穷", "无限", "非常", "非线性", "非凸", "非零", "非负", "非结构化", "非饱和", "莫过于", "并非只", "除非",
     "不然", "要不然", "要不", "无所谓", "不少于", "不低于", "不超过", "不大于", "不小于",
+    # "unequal": 不等概率, 不等式, 不等长 (不等于, 不等价 and 不等同 are cues below)
+    "不等",
     # A-not-A questions ("whether") and fallbacks ("if that fails")
     "是不是", "有没有", "会不会", "要不要", "能不能", "对不对", "好不好", "可不可以", "用不用", "需不需要",
     "不行就", "不行的话", "实在不行", "再不行",
@@ -46,7 +51,8 @@ _NOT_CUES_ZH = (
 )
 _CUES_ZH = (
     "并不是", "并不会", "并没有", "并不", "并非", "并未", "不再", "不会", "不是", "不能", "不要", "不用", "不需要",
-    "不必", "没必要", "用不着", "没有", "没", "无需", "无须", "无法", "不", "未", "非", "别", "勿", "毋", "莫", "无",
+    "不必", "没必要", "用不着", "没有", "没", "无需", "无须", "无法", "不等于", "不等价", "不等同",
+    "不", "未", "非", "别", "勿", "毋", "莫", "无",
 )
 # Predicates that deny what comes just before them in the clause.
 _POST_ZH = (
@@ -108,6 +114,34 @@ _POST_NEXT_EN = frozenset(
 _POST_WORD_EN = frozenset({"useless", "unnecessary", "pointless"})
 _POST_AFTER_BE_EN = frozenset({"wrong", "false", "incorrect", "myth"})
 _COORD_EN = frozenset({"and", "or", "nor"})
+# After a negated condition, a conditional connective starts the consequence, which the cue does
+# not govern: "s1没满就直接存入s1", "未满时存入", "不满足则跳过" (but "s1满了就不能存入s1" still denies).
+_COND_ZH = frozenset({"就", "则", "时", "话"})
+# Characters around the connective that make it part of another word (及时, 时间, 规则, 正则, 成就,
+# 就地), an adverb before 就 that keeps the cue's scope ("不一定就好", "不需要提前就设置好"), or a
+# phase noun before 时 ("不用训练时统计的均值": at training time, not a condition).
+# fmt: off
+_COND_NOT_BEFORE = {
+    "就": ("成", "将", "迁", "造", "一定", "必然", "必定", "总是", "马上", "立刻", "立即", "也", "早", "才", "这", "那",
+          "提前", "已经", "本来", "一开始"),
+    "时": (*"及实同临适按暂随准当历耗费超计小平此那有届何彼定过即守",
+          "训练", "推理", "测试", "预测", "评估", "验证", "部署", "运行", "微调", "推断", "编译", "反向", "前向"),
+    "则": tuple("规原准法细总否正"),
+    "话": (),
+}
+# fmt: on
+_COND_NOT_AFTER = {"就": "地绪", "时": "间刻期序长钟延效态代机常", "则": "", "话": ""}
+# Cues that deny a whole statement rather than a condition ("并不是越大就越好").
+_COND_KEEP = frozenset({"不是", "并不是", "并非"})
+_COND_GAP_RE = re.compile(r"[^,;:!?.。\n\"]{1,12}")
+# "no" is a determiner of its own noun; "and/or" + an article or determiner opens a fresh noun
+# phrase it does not govern ("with no weight added and a third trial").
+_FRESH_NP_EN_RE = re.compile(
+    r"\s+(?:a|an|the|another|more|some|this|that|these|those|each|every|other|extra|additional|one|two|three|"
+    r"several|many|its|their|his|her|our|my|your)\b"
+)
+# A verdict on its own line ("不正确\n顺序栈指的是存储结构"): the line break ends its clause.
+_LINE_END_RE = re.compile(r"[的了啊吧呢。.!\t ]*\n")
 _AUX_EN = frozenset({"do", "does", "did", "will", "would", "can", "could", "should", "must", "have", "has", "had", "need", "may"})
 
 
@@ -128,6 +162,7 @@ def _lexicon() -> dict[str, list[tuple[str, frozenset[str]]]]:
 
 _LEX_ZH = _lexicon()
 _NEG_CHARS = frozenset("不没无非未别勿毋莫否")
+_DENY_CHARS = _NEG_CHARS | {"错"}
 # A line break ends a sentence only before a list item or after a blank line; a hard-wrapped
 # sentence ("dropout is not\nturned off") stays one sentence.
 NEWLINE_BREAK = r"\n(?=[ \t]*(?:[-*•>]|\d{1,2}[.、)]|\(\d{1,2}\)|\n))|\n[ \t]*\n"
@@ -149,10 +184,12 @@ class _Analysis:
         toks = norm.tokens
         self.sentences = [m.end() for m in _SENTENCE_RE.finditer(text)]
         breaks = [m.end() for m in _PUNCT_BREAK_RE.finditer(text)]
+        punct = breaks[:]
         cues: list[tuple[int, int]] = []
         posts: list[tuple[int, int]] = []
         needs: list[tuple[int, int]] = []
         coords: list[int] = []
+        stops: list[int] = []
         words, starts, ends, cjk = toks.text, toks.start, toks.end, toks.cjk
         lex = _LEX_ZH
         n = len(words)
@@ -163,6 +200,8 @@ class _Analysis:
             w = words[i]
             pos = starts[i]
             if cjk[i]:
+                if w in _COND_ZH and pos >= skip_until and cues and _ends_condition(text, pos, w, cues):
+                    stops.append(pos + 1)
                 if pos < skip_until or w not in lex:
                     continue
                 for word, kinds in lex[w]:
@@ -176,6 +215,8 @@ class _Analysis:
                         if word in _NEED_ZH:
                             needs.append((pos, end))
                         if "cue" in kinds or "post" in kinds:
+                            if _verdict_line_end(text, pos, end, whole_line="post" not in kinds):
+                                breaks.append(text.index("\n", end) + 1)
                             cues.append((pos, end))
                             before = text[max(0, pos - 8) : pos].rstrip()
                             if before.endswith(("也", "又", "还", "以及")):
@@ -189,16 +230,29 @@ class _Analysis:
                 prev = words[i - 1] if i > 0 and not cjk[i - 1] else ""
                 if (w, nxt) in _MASK_NEXT_EN or (prev, w) in _MASK_PREV_EN:
                     continue
+                end = ends[i]
                 if w in ("not", "no", "never"):
                     if nxt in _POST_NEXT_EN:
-                        posts.append((pos, ends[i + 1]))
+                        end = ends[i + 1]
+                        posts.append((pos, end))
                     elif nxt in ("real", "big", "major", "serious") and i + 2 < n and words[i + 2] in ("concern", "issue", "problem"):
-                        posts.append((pos, ends[i + 2]))  # "not a real concern"
+                        end = ends[i + 2]
+                        posts.append((pos, end))  # "not a real concern"
+                if _verdict_line_end(text, pos, end, whole_line=True):
+                    breaks.append(text.index("\n", end) + 1)  # "Not true\nThe stack ..."
                 cues.append((pos, ends[i]))
                 if prev in _AUX_EN and i > 1:
                     prev = words[i - 2]  # "and do not", "and don't" (do + not share the word)
                 if prev in _COORD_EN:
                     coords.append(pos)
+            elif (
+                w in ("and", "or")
+                and cues
+                and text[cues[-1][0] : cues[-1][1]] == "no"
+                and _last_before(punct, pos) <= cues[-1][0]
+                and _FRESH_NP_EN_RE.match(text, ends[i])
+            ):
+                stops.append(ends[i])
             elif (
                 w in _POST_WORD_EN
                 or (w in _POST_AFTER_BE_EN and text[max(0, pos - 4) : pos] in ("is ", " is ", "are "))
@@ -209,7 +263,7 @@ class _Analysis:
         self.breaks = breaks
         self.cues = cues
         self.posts = posts
-        self.coords = coords
+        self.coords = sorted(coords + stops)
         self.needs = needs
         # cumulative reach units at each token start, for measuring how far back a cue is
         self.starts = norm.tokens.start
@@ -235,6 +289,32 @@ class _Analysis:
     def clause_end(self, pos: int) -> int:
         i = bisect_right(self.breaks, pos)
         return self.breaks[i] - 1 if i < len(self.breaks) else 1 << 30
+
+
+def _ends_condition(text: str, pos: int, conn: str, cues: list[tuple[int, int]]) -> bool:
+    """Whether the connective `conn` at `pos` closes a negated condition opened by the last cue ("没满就")."""
+    cs, ce = cues[-1]
+    gap = text[ce:pos]
+    if text[cs:ce] in _COND_KEEP or not _COND_GAP_RE.fullmatch(gap):
+        return False
+    if conn == "话":
+        return len(gap) > 1 and gap.endswith("的")  # "不满的话"
+    nxt = text[pos + 1 : pos + 2]
+    return not gap.endswith(_COND_NOT_BEFORE[conn]) and not (nxt and nxt in _COND_NOT_AFTER[conn])
+
+
+def _verdict_line_end(text: str, start: int, end: int, *, whole_line: bool) -> bool:
+    """Whether a cue at [start, end) ends its line, as a verdict does ("不正确\n顺序栈…").
+
+    A denying predicate (不正确, 是错误的) may close a longer line; a plain cue ("不是", "No") only
+    a line of its own, so a hard-wrapped "dropout is not\nturned off" stays one clause.
+    """
+    if not _LINE_END_RE.match(text, end):
+        return False
+    if not whole_line:
+        return True
+    line_start = text.rfind("\n", 0, start) + 1
+    return text[line_start:start].strip() in ("", "答", "答:")
 
 
 def _last_before(offsets: list[int], pos: int) -> int:
@@ -300,6 +380,8 @@ def is_negated(norm: Normalized, spans: list[tuple[int, int]], *, pattern: str |
                 continue
             if any(s <= cs and ce <= e for s, e in spans):
                 continue  # a cue inside a matched phrase is what the rubric asked for ("不丢弃")
+            if ce > start and not any(ch in _DENY_CHARS for ch in text[cs:start] + text[end:ce]):
+                continue  # a denial made of the phrase itself: "错误" in "这种叙述是错误的"
             if not text[cs].isascii() and a.units_between(ce, start) > ZH_REACH:
                 continue  # a Chinese cue governs the words right after it, not a whole clause
             count += 1
