@@ -31,7 +31,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeVar
 
 from .bank import Bank, load_bank
 from .cost import Usage
@@ -476,7 +476,10 @@ class BatchOptions:
     """Write report.html at the end."""
     batch_size: int = 64
     dedupe_cache: int = 4096
-    """How many distinct graded answers are kept for dedupe (bounds memory)."""
+    """How many distinct graded answers are kept in memory for dedupe."""
+    dedupe_index: int = 1_000_000
+    """How many more distinct answers are remembered by where their result is in results.jsonl
+    (about 120 bytes each): a copy of one of them is read back from there, not graded again."""
     fsync_every: float = 1.0
     """Seconds between fsyncs of the result files (each line is written at once regardless)."""
     judge: JudgeConfig | None = None
@@ -705,7 +708,10 @@ class _Journal:
     """Append-only result files; each line is written at once, fsynced about every second."""
 
     def __init__(self, out: Path, fsync_every: float) -> None:
-        self.jsonl = (out / RESULTS_JSONL).open("a", encoding="utf-8", newline="\n")
+        self.jsonl = (out / RESULTS_JSONL).open("ab")
+        self.jsonl_pos = self.jsonl.seek(0, os.SEEK_END)
+        """Byte offset where the next results.jsonl line starts."""
+        self._reader: BinaryIO | None = None
         new_csv = not (out / RESULTS_CSV).exists() or (out / RESULTS_CSV).stat().st_size == 0
         self.csv_f = (out / RESULTS_CSV).open("a", encoding="utf-8-sig" if new_csv else "utf-8", newline="")
         self.csv = csv.writer(self.csv_f)
@@ -728,10 +734,28 @@ class _Journal:
                 os.fsync(f.fileno())
             self.last_sync = now
 
+    def write_result(self, line: str) -> int:
+        """Append one results.jsonl line; returns its byte offset."""
+        data = line.encode("utf-8", "surrogateescape")
+        at = self.jsonl_pos
+        self.jsonl.write(data)
+        self.jsonl_pos += len(data)
+        return at
+
+    def read_result(self, offset: int) -> bytes:
+        """The results.jsonl line written at `offset`."""
+        self.jsonl.flush()
+        if self._reader is None:
+            self._reader = open(self.jsonl.name, "rb")  # noqa: SIM115 - closed in close()
+        self._reader.seek(offset)
+        return self._reader.readline()
+
     def close(self) -> None:
         self.flush(sync=True)
         for f in (self.jsonl, self.csv_f, self.err_f):
             f.close()
+        if self._reader is not None:
+            self._reader.close()
 
 
 def rebuild_results_csv(out: Path) -> None:
@@ -930,6 +954,8 @@ class _Run:
         self.questions = _KnownQuestions(bank)
         self.versions = self.questions.versions
         self.cache: OrderedDict[bytes, tuple[str, Graded]] = OrderedDict()
+        self.offsets: dict[bytes, int] = {}
+        """Dedupe key -> offset in results.jsonl of the line that holds its result."""
         self.pending: dict[bytes, list[tuple[Row, str]]] = {}
         self.batch: list[Task] = []
         self.batch_keys: list[bytes] = []
@@ -956,7 +982,8 @@ class _Run:
             else:
                 self.summary.failed += 1
 
-    def emit(self, row: Row, answer: str, rep_answer: str, g: Graded) -> None:
+    def emit(self, row: Row, answer: str, rep_answer: str, g: Graded) -> int:
+        """Write one graded row; returns the offset of its results.jsonl line."""
         result_json = g[1]
         if answer != rep_answer:
             result_json = _reanchor(result_json, answer)
@@ -966,13 +993,14 @@ class _Run:
             f'"question_id":{json.dumps(row.question_id, ensure_ascii=False)},"answer":{json.dumps(answer, ensure_ascii=False)},'
             f'"result":{result_json}}}\n'
         )
-        self.journal.jsonl.write(line)
+        offset = self.journal.write_result(line)
         self.journal.csv.writerow(
             [self.names[row.src], row.row, row.student_id, row.question_id, g[2], g[3], g[4], g[5], g[6], "yes" if g[7] else ""]
         )
         self.summary.graded += 1
         self.summary.needs_review += g[7]
         self.on_done(1)
+        return offset
 
     def finish(self, graded: list[Graded]) -> None:
         for g in graded:
@@ -993,12 +1021,30 @@ class _Run:
         """Write every row waiting for `key`; keep the result for later copies when `reuse`."""
         waiting = self.pending.pop(key)
         rep = waiting[0][1]
-        for row, answer in waiting:
+        first = self.emit(*waiting[0], rep, g)
+        for row, answer in waiting[1:]:
             self.emit(row, answer, rep, g)
         if reuse:
             self.cache[key] = (rep, g)
             if len(self.cache) > self.opts.dedupe_cache:
                 self.cache.popitem(last=False)
+            if len(self.offsets) < self.opts.dedupe_index:
+                self.offsets[key] = first
+
+    def cached(self, key: bytes) -> tuple[str, Graded] | None:
+        """(graded answer, result) of an answer graded earlier in this run, or None."""
+        hit = self.cache.get(key)
+        if hit is not None:
+            self.cache.move_to_end(key)
+            return hit
+        offset = self.offsets.get(key)
+        if offset is None:
+            return None
+        hit = _graded_from_line(self.journal.read_result(offset))
+        self.cache[key] = hit
+        if len(self.cache) > self.opts.dedupe_cache:
+            self.cache.popitem(last=False)
+        return hit
 
     def collect_judged(self, *, block: bool) -> None:
         """Write the rows of answers the judge has finished (waiting for one when `block`)."""
@@ -1032,6 +1078,16 @@ class _Run:
             # A failed judgement is not reused: a later copy of the answer asks again.
             self.complete(key, _graded(-1, result), reuse=not unscored)
         self.journal.flush()
+
+
+def _graded_from_line(line: bytes) -> tuple[str, Graded]:
+    """(answer, result) from a results.jsonl line this run wrote (the answer is the graded text)."""
+    cut = line.index(b',"result":')  # every string before it is JSON-escaped, so this is the key
+    result_json = line[cut + len(b',"result":') : line.rindex(b"}")].decode("utf-8", "surrogateescape")
+    record = json.loads(line)
+    r = record["result"]
+    missing = " ".join(m["id"] for m in r["missing"])
+    return record["answer"], (-1, result_json, r["score"], r["max_score"], r["percent"], missing, " ".join(r["flags"]), r["needs_review"])
 
 
 def _reanchor(result_json: str, answer: str) -> str:
@@ -1250,9 +1306,8 @@ def run_batch(opts: BatchOptions) -> BatchSummary:
                 )
                 answer = answer[: opts.max_chars]
             dkey = _task_key(row.question_id, answer, truncated)
-            hit = run.cache.get(dkey)
+            hit = run.cached(dkey)
             if hit is not None:
-                run.cache.move_to_end(dkey)
                 run.emit(row, answer, hit[0], hit[1])
                 continue
             waiting = run.pending.get(dkey)
@@ -1456,8 +1511,8 @@ def dry_run_batch(opts: BatchOptions) -> DryRunSummary:
         if input_format(p) != "xlsx":
             s.encodings[p.name] = opts.encoding or detect_encoding(p)
     known = _KnownQuestions(bank)
-    # The run's dedupe keeps the last `dedupe_cache` distinct answers; so does this count.
-    seen: OrderedDict[bytes, None] = OrderedDict()
+    # The run remembers up to `dedupe_cache + dedupe_index` distinct answers; so does this count.
+    seen: set[bytes] = set()
     show = progress_wanted(opts.progress)
     progress = _Progress(show, sum(count_rows(p) for p in opts.inputs) if show else None, label="checking")
 
@@ -1504,11 +1559,9 @@ def dry_run_batch(opts: BatchOptions) -> DryRunSummary:
             q.to_grade += 1
             key = _task_key(row.question_id, answer, truncated)
             if key in seen:
-                seen.move_to_end(key)
                 continue
-            seen[key] = None
-            if len(seen) > opts.dedupe_cache:
-                seen.popitem(last=False)
+            if len(seen) < opts.dedupe_cache + opts.dedupe_index:
+                seen.add(key)
             s.unique += 1
             q.unique += 1
             yield bank[row.question_id], answer

@@ -7,6 +7,7 @@ one `PointResult` per key point and the misconceptions found.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -50,10 +51,14 @@ class Phrase:
     """Index keys the phrase can start with (a CJK pair, or the first word's stem and text)."""
     tail: str = ""
     """Closing brackets the phrase ends with ("O(1)"), shown in its evidence when the answer has them."""
+    cjk_run: str = ""
+    """The phrase's characters when it is two or more CJK tokens (found with str.find)."""
 
     def __post_init__(self) -> None:
         if self.toks and not self.keys:
             object.__setattr__(self, "keys", _start_keys(self.toks))
+        if len(self.toks) > 1 and all(t.cjk for t in self.toks):
+            object.__setattr__(self, "cjk_run", "".join(t.text for t in self.toks))
 
 
 @dataclass(slots=True)
@@ -349,7 +354,7 @@ class CompiledRubric:
         if self._prefixed:
             heads = toks.heads()
             for prefix, uids in self._prefixed.items():
-                if prefix[:3] in heads and toks.has_prefix(prefix):
+                if (len(prefix) < 3 or prefix[:3] in heads) and toks.has_prefix(prefix):
                     candidates.update(uids)
         stream = toks.cjk_stream
         needs = self._phrase_needs
@@ -373,16 +378,33 @@ class CompiledRubric:
             return got
         toks = scan.norm.tokens
         first = phrase.toks[0]
+        out: list[Span] = []
+        if phrase.cjk_run:
+            out = _cjk_spans(toks, phrase.cjk_run)
+            if phrase.tail:
+                out = [_with_tail(scan.norm.text, phrase.tail, s, e) for s, e in out]
+            scan.memo[phrase.uid] = out
+            return out
         if first.prefix:
             starts: list[int] = toks.prefixed(first.text)
         elif first.cjk:
             starts = toks.cjk_positions(phrase.keys[0])
         else:
-            starts = list(toks.index.get(first.stem, ()))
-            starts += toks.joined_index.get(first.text, ())
-            if first.fuzzy:
-                starts += scan.fuzzy_index.get(first.stem, ())
-        out: list[Span] = []
+            at = toks.index.get(first.stem)
+            joined = toks.joined_index.get(first.text)
+            typos = scan.fuzzy_index.get(first.stem) if first.fuzzy else None
+            if len(phrase.toks) == 1 and not joined and not typos:
+                # one word found by its stem: every position is a match
+                if at:
+                    t_start, t_end = toks.start, toks.end
+                    out = [(t_start[i], t_end[i]) for i in at]
+                    if phrase.tail:
+                        out = [_with_tail(scan.norm.text, phrase.tail, s, e) for s, e in out]
+                scan.memo[phrase.uid] = out
+                return out
+            starts = list(at or ())
+            starts += joined or ()
+            starts += typos or ()
         if starts:
             for i in sorted(set(starts)) if len(starts) > 1 else starts:
                 end = _match_at(toks, scan.fuzzy_at, phrase.toks, i)
@@ -493,6 +515,27 @@ def _joined_variant(phrase: Phrase) -> list[Phrase]:
     return []
 
 
+def _with_tail(text: str, tail: str, start: int, stop: int) -> Span:
+    return (start, stop + len(tail)) if text.startswith(tail, stop) else (start, stop)
+
+
+def _cjk_spans(toks: Tokens, run: str) -> list[Span]:
+    """Spans of a phrase of CJK tokens: found in the CJK stream, kept where its tokens are
+    consecutive (no Latin word between) and no clause break separates them."""
+    stream, pos, t_start, t_end, breaks = toks.cjk_stream, toks.cjk_pos, toks.start, toks.end, toks.breaks
+    last_k = len(run) - 1
+    out: list[Span] = []
+    k = stream.find(run)
+    while k >= 0:
+        i, last = pos[k], pos[k + last_k]
+        if last - i == last_k:
+            b = bisect_left(breaks, t_end[i]) if breaks else 0
+            if b >= len(breaks) or breaks[b] >= t_start[last]:
+                out.append((t_start[i], t_end[last]))
+        k = stream.find(run, k + 1)
+    return out
+
+
 def _match_at(toks: Tokens, fuzzy_at: dict[int, tuple[str, ...]], ptoks: tuple[PTok, ...], i: int) -> int | None:
     pos = i
     n = len(toks.stem)
@@ -522,14 +565,23 @@ def _combine(norm: Normalized, occurrences: list[list[Span]], window: int) -> li
     labelled = sorted((s, c) for c, occ in enumerate(occurrences) for s in occ)
     hits: dict[tuple[Span, ...], Hit] = {}
     k = len(occurrences)
-    for idx, (anchor, _) in enumerate(labelled):
-        limit = anchor[0] + window
+    n = len(labelled)
+    for idx in range(n):
+        limit = labelled[idx][0][0] + window
         chosen: dict[int, Span] = {}
-        for span, concept in labelled[idx:]:
-            if span[0] > limit:
+        for j in range(idx, n):
+            span, concept = labelled[j]
+            start, end = span
+            if start > limit:
                 break
-            if span[1] <= limit and concept not in chosen and not _overlaps(span, chosen.values()):
-                chosen[concept] = span
+            if end <= limit and concept not in chosen:
+                for a, b in chosen.values():
+                    if start < b and a < end:
+                        break  # overlaps a part already chosen
+                else:
+                    chosen[concept] = span
+                    if len(chosen) == k:
+                        break
         if len(chosen) == k:
             parts = tuple(sorted(chosen.values()))
             if not same_sentence(norm, parts[0][0], max(e for _, e in parts) - 1):
@@ -539,10 +591,6 @@ def _combine(norm: Normalized, occurrences: list[list[Span]], window: int) -> li
         if len(hits) >= 8 and any(not h.negated for h in hits.values()):
             break  # enough for evidence, and at least one affirmative hit
     return list(hits.values())
-
-
-def _overlaps(span: Span, others: Iterable[Span]) -> bool:
-    return any(span[0] < e and s < span[1] for s, e in others)
 
 
 def _excluded(norm: Normalized, hit: Hit, blocked: list[Span], window: int) -> bool:

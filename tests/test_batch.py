@@ -253,6 +253,27 @@ def test_identical_normalised_answers_are_graded_once(tmp_path: Path) -> None:
             assert ev["text"] == GOOD.upper()[ev["start"] : ev["end"]]  # evidence quotes this answer, not the first one
 
 
+def test_copies_far_apart_are_read_back_not_regraded(tmp_path: Path) -> None:
+    # With room for 2 results in memory, the copies at the end are found through results.jsonl.
+    distinct = [(f"d{i}", "dropout-mini", f"{GOOD} variant {i}") for i in range(8)]
+    rows = [("first", "dropout-mini", GOOD), *distinct, ("copy", "dropout-mini", GOOD), ("shout", "dropout-mini", GOOD.upper())]
+    rows += [("zh1", "dropout-mini", ZH), *distinct[:3], ("zh2", "dropout-mini", ZH)]
+    out = tmp_path / "out"
+    summary = run([write_csv(tmp_path / "c.csv", rows)], out, dedupe_cache=2, batch_size=4)
+    assert summary.unique == 10  # type: ignore[attr-defined]  # GOOD, 8 variants, ZH
+    by_student = {r["student_id"]: r for r in results(out)}
+    assert len(by_student) == 1 + 8 + 4
+    for copy, first in (("copy", "first"), ("shout", "first"), ("zh2", "zh1")):
+        assert by_student[copy]["result"]["score"] == by_student[first]["result"]["score"]  # type: ignore[index]
+        assert by_student[copy]["result"]["points"] != []  # type: ignore[index]
+    for point in by_student["shout"]["result"]["points"]:  # type: ignore[index]
+        for ev in point["evidence"]:
+            assert ev["text"] == GOOD.upper()[ev["start"] : ev["end"]]  # re-anchored on this answer's own text
+    with (out / "results.csv").open(encoding="utf-8-sig") as f:
+        csv_rows = {r["student_id"]: r for r in csv.DictReader(f)}
+    assert csv_rows["zh2"]["score"] == csv_rows["zh1"]["score"] and csv_rows["zh2"]["missing"] == csv_rows["zh1"]["missing"]
+
+
 def test_parallel_workers_match_one_process(tmp_path: Path) -> None:
     rows = [(f"s{i}", "dropout-mini", f"{GOOD} variant {i}") for i in range(300)]
     path = write_csv(tmp_path / "c.csv", rows)
