@@ -300,8 +300,20 @@ def normalize(text: str) -> Normalized:
     if _CJK_RE.search(folded):
         folded = to_simplified(folded)
     norm = Normalized(original=text, text=folded, starts=starts, ends=ends)
-    norm.tokens = tokenize(folded)
+    splits = [m.end() for m in _GLUED_RE.finditer(text)]
+    if splits and len(folded) != len(text):
+        where: dict[int, int] = {}  # original offset -> first folded offset
+        for i, o in enumerate(starts):
+            where.setdefault(o, i)
+        splits = [where[o] for o in splits if o in where]
+    norm.tokens = tokenize(folded, splits)
     return norm
+
+
+# Words glued where a line break was lost ("uses energyPassive transport"): a lower-case word of
+# 3+ letters, then a capitalised word of 3+ letters. Names stay whole: "ReLU", "PyTorch", "iPhone",
+# "TensorFlow", "CosineAnnealingLR" (a capital first letter is a name, not a sentence end).
+_GLUED_RE = re.compile(r"\b[a-z]{3,}(?=[A-Z][a-z]{2})")
 
 
 # Punctuation a phrase never runs across (brackets are fine: "f(x)", "model.eval()").
@@ -333,8 +345,26 @@ _WORDS: dict[str, tuple[int, tuple[tuple[str, str], ...]]] = {}
 """Memo of _word_tokens (answers reuse a small vocabulary); cleared when it grows large."""
 
 
-def tokenize(text: str) -> Tokens:
-    """Split normalised text into tokens, expanding n't and dropping filler words."""
+def _add_word(toks: Tokens, word: str, start: int, end: int) -> int:
+    """Append the tokens of one Latin word (the rare path: a piece of a glued word); 1 if alphabetic."""
+    alpha, pairs = _word_tokens(word)
+    for t, st in pairs:
+        i = len(toks.text)
+        toks.latin.append(i)
+        toks.text.append(t)
+        toks.stem.append(st)
+        toks.start.append(start)
+        toks.end.append(end)
+        toks.cjk.append(False)
+        toks.index.setdefault(st, []).append(i)
+    return alpha
+
+
+def tokenize(text: str, splits: list[int] | None = None) -> Tokens:
+    """Split normalised text into tokens, expanding n't and dropping filler words.
+
+    `splits`: offsets where a Latin word is cut in two (words glued at a lost line break).
+    """
     toks = Tokens()
     t_text, t_stem, t_start, t_end, t_cjk = toks.text, toks.stem, toks.start, toks.end, toks.cjk
     latin = toks.latin
@@ -358,13 +388,20 @@ def tokenize(text: str) -> Tokens:
             t_end.extend(range(start + 1, end + 1))
             t_cjk.extend([True] * len(run))
             continue
+        start, end = m.span()
+        if splits:
+            cut = [c - start for c in splits if start < c < end]
+            if cut:
+                pieces = [(word[a:b], start + a, start + b) for a, b in zip([0, *cut], [*cut, len(word)], strict=True)]
+                for piece, a, b in pieces[:-1]:
+                    n_words += _add_word(toks, piece, a, b)
+                word, start, end = pieces[-1]
         info = words.get(word)
         if info is None:
             if len(words) > 100_000:
                 words.clear()
             info = words[word] = _word_tokens(word)
         n_words += info[0]
-        start, end = m.span()
         for t, st in info[1]:
             i = len(t_text)
             latin.append(i)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from grader import grade, parse_rubric
 from grader.normalize import detect_language, normalize, normalize_text, stem, tokenize
 
 
@@ -83,3 +84,39 @@ def test_stem_keeps_distinct_words_apart(a: str, b: str) -> None:
 )
 def test_detect_language(text: str, lang: str) -> None:
     assert detect_language(normalize(text)) == lang
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("uses energyPassive transport", ["uses", "energy", "passive", "transport"]),  # a lost line break
+        ("no energyOsmosis- water", ["no", "energy", "osmosis", "water"]),
+        ("ReLU PyTorch iPhone LeakyReLU TensorFlow", ["relu", "pytorch", "iphone", "leakyrelu", "tensorflow"]),  # names stay whole
+        ("CosineAnnealingLR 3rdTrial", ["cosineannealinglr", "3rdtrial"]),
+    ],
+)
+def test_glued_words_are_split_at_a_capital(text: str, expected: list[str]) -> None:
+    assert normalize(text).tokens.text == expected
+
+
+def test_glued_words_still_match_as_written_and_offsets_hold() -> None:
+    rubric = parse_rubric(
+        """
+id: glued
+question: {en: q}
+key_points:
+  - {id: passive, weight: 1, statement: {en: s}, match: [passive transport]}
+  - {id: osmosis, weight: 1, statement: {en: s}, match: [osmosis]}
+  - {id: tf, weight: 1, statement: {en: s}, match: [tensorflow]}
+""",
+        source="t",
+    )
+    # "ﬁ" expands to "fi", so normalised offsets differ from the original ones after it
+    answer = "ﬁxed notes: Active transport uses energyPassive transport needs none? no: energyOsmosis. I use tensorTensorFlow"
+    result = grade(rubric, answer)
+    assert [p.status for p in result.points] == ["met", "met", "met"]
+    for point in result.points:
+        for ev in point.evidence:
+            assert answer[ev.start : ev.end] == ev.text
+    assert result.points[0].evidence[0].text == "Passive transport"
+    assert result.points[2].evidence[0].text == "TensorFlow"  # "tensor|TensorFlow" split; the name itself whole
