@@ -150,6 +150,18 @@ class _Needs:
     """Runs of adjacent CJK tokens: each must occur in the answer's CJK stream."""
 
 
+@dataclass(slots=True)
+class _KeyPhrases:
+    """The phrases one start key can wake, by how much is left to test."""
+
+    sure: list[int] = field(default_factory=list)
+    """Uids the key alone shows could occur (one word, or two CJK characters)."""
+    cjk: list[tuple[int, str]] = field(default_factory=list)
+    """(uid, characters) of longer CJK phrases: tested with one substring search."""
+    other: list[tuple[int, _Needs]] = field(default_factory=list)
+    """(uid, needs) of the rest."""
+
+
 def _needs(phrase: Phrase) -> _Needs:
     words: list[tuple[str, ...]] = []
     runs: list[str] = []
@@ -184,9 +196,8 @@ class CompiledRubric:
         self._n_concepts: list[int] = []
         self._members: dict[int, list[tuple[int, int]]] = {}
         self._phrase_needs: dict[int, _Needs] = {}
-        self._by_key: dict[str, list[int]] = {}
-        self._by_key_sure: dict[str, list[int]] = {}
-        """Phrases whose start key alone shows they could occur (one word, or two CJK characters)."""
+        self._phrase_of: dict[int, Phrase] = {}
+        self._by_key: dict[str, _KeyPhrases] = {}
         self._prefixed: dict[str, list[int]] = {}
         concept_ids: dict[tuple[int, ...], int] = {}
         for rid, rule in enumerate(r for item in self.points + self.misconceptions for r in item.rules + item.partial):
@@ -201,17 +212,29 @@ class CompiledRubric:
                     if (rid, k) not in members:
                         members.append((rid, k))
                     if p.uid not in self._phrase_needs:
+                        self._phrase_of[p.uid] = p
                         need = self._phrase_needs[p.uid] = _needs(p)
                         if need.prefix:
                             self._prefixed.setdefault(need.prefix, []).append(p.uid)
-                        elif _key_is_enough(p):
-                            for key in p.keys:
-                                self._by_key_sure.setdefault(key, []).append(p.uid)
-                        else:
-                            for key in p.keys:
-                                self._by_key.setdefault(key, []).append(p.uid)
+                            continue
+                        for key in dict.fromkeys(p.keys):
+                            entry = self._by_key.setdefault(key, _KeyPhrases())
+                            if _key_is_enough(p):
+                                entry.sure.append(p.uid)
+                            elif not need.words and len(need.runs) == 1:
+                                entry.cjk.append((p.uid, need.runs[0]))
+                            else:
+                                entry.other.append((p.uid, need))
         self._key_set = frozenset(self._by_key)
-        self._key_set_sure = frozenset(self._by_key_sure)
+        # Prefix wildcards by their first three letters (shorter ones are always tried).
+        self._prefix_heads: dict[str, list[tuple[str, list[int]]]] = {}
+        self._short_prefixes: list[tuple[str, list[int]]] = []
+        for prefix, uids in self._prefixed.items():
+            if len(prefix) >= 3:
+                self._prefix_heads.setdefault(prefix[:3], []).append((prefix, uids))
+            else:
+                self._short_prefixes.append((prefix, uids))
+        self._prefix_head_set = frozenset(self._prefix_heads)
         # Per phrase: the one-concept rules it wakes outright, and the (rule, concept) pairs of the others.
         self._single: dict[int, list[int]] = {}
         self._multi: dict[int, list[tuple[int, int]]] = {}
@@ -346,29 +369,41 @@ class CompiledRubric:
     def _possible(self, toks: Tokens, present: frozenset[str]) -> set[int]:
         """Uids of phrases that could occur: started by a present key, with every token present."""
         out: set[int] = set()
-        for key in self._key_set_sure & present:
-            out.update(self._by_key_sure[key])
-        candidates: set[int] = set()
-        for key in self._key_set & present:
-            candidates.update(self._by_key[key])
-        if self._prefixed:
-            heads = toks.heads()
-            for prefix, uids in self._prefixed.items():
-                if (len(prefix) < 3 or prefix[:3] in heads) and toks.has_prefix(prefix):
-                    candidates.update(uids)
         stream = toks.cjk_stream
-        needs = self._phrase_needs
-        for uid in candidates:
-            need = needs[uid]
-            for run in need.runs:
-                if run not in stream:
-                    break
-            else:
-                for keys in need.words:
-                    if present.isdisjoint(keys):
+        for key in self._key_set & present:
+            entry = self._by_key[key]
+            out.update(entry.sure)
+            for uid, run in entry.cjk:
+                if run in stream:
+                    out.add(uid)
+            for uid, need in entry.other:
+                for run in need.runs:
+                    if run not in stream:
                         break
                 else:
-                    out.add(uid)
+                    for keys in need.words:
+                        if present.isdisjoint(keys):
+                            break
+                    else:
+                        out.add(uid)
+        if self._prefixed:
+            candidates: list[tuple[str, list[int]]] = list(self._short_prefixes)
+            for head in self._prefix_head_set & toks.heads():
+                candidates.extend(self._prefix_heads[head])
+            for prefix, uids in candidates:
+                if not toks.has_prefix(prefix):
+                    continue
+                for uid in uids:
+                    need = self._phrase_needs[uid]
+                    for run in need.runs:
+                        if run not in stream:
+                            break
+                    else:
+                        for keys in need.words:
+                            if present.isdisjoint(keys):
+                                break
+                        else:
+                            out.add(uid)
         return out
 
     def char_spans(self, scan: _Scan, phrase: Phrase) -> list[Span]:
@@ -436,11 +471,9 @@ class CompiledRubric:
         if got is not None:
             return got
         found: list[Span] = []
-        uids = rule.uids[k] & scan.possible
-        if uids:
-            for p in rule.concepts[k]:
-                if p.uid in uids:
-                    found.extend(self.char_spans(scan, p))
+        phrase_of = self._phrase_of
+        for uid in rule.uids[k] & scan.possible:
+            found.extend(self.char_spans(scan, phrase_of[uid]))
         if len(found) > 1:
             found = sorted(set(found))
         memo[cid] = found
