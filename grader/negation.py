@@ -167,8 +167,9 @@ _DENY_CHARS = _NEG_CHARS | {"错"}
 # sentence ("dropout is not\nturned off") stays one sentence.
 NEWLINE_BREAK = r"\n(?=[ \t]*(?:[-*•>]|\d{1,2}[.、)]|\(\d{1,2}\)|\n))|\n[ \t]*\n"
 # A full stop ends a sentence unless it sits inside a number or a name ("0.5", "model.eval");
-# after a Chinese character it always does ("…上。BN …").
-FULL_STOP = r"。|\.(?![0-9a-z])|(?<=[\u3400-\u9fff])\."
+# after a Chinese character it always does ("…上。BN …"). (Written "\.(?<=…\.)", not "(?<=…)\.",
+# so every alternative starts with its own character and the regex engine can skip ahead.)
+FULL_STOP = r"。|\.(?![0-9a-z])|\.(?<=[\u3400-\u9fff]\.)"
 # Brackets are not breaks: "model.eval()" and "f(x)" sit inside a clause.
 _PUNCT_BREAK_RE = re.compile(rf"[,;!?:\"]|{FULL_STOP}|\s-+\s|{NEWLINE_BREAK}")
 _SENTENCE_RE = re.compile(rf"[;!?]|{FULL_STOP}|{NEWLINE_BREAK}")
