@@ -81,6 +81,11 @@ E_JUDGE_FAILED = "judge_failed"
 """The judge could not score some points of this row (graded=yes: the matcher's verdicts stand, marked unscored)."""
 
 _SURROGATE_RE = re.compile("[\udc80-\udcff]")
+_ASCII = bytes(range(0x80))
+# One GB18030 character per match, in decoding order; group 1 is set for a GB2312 pair (A1..F7, A1..FE).
+_GB_CHAR_RE = re.compile(
+    rb"([\xa1-\xf7][\xa1-\xfe])|[\x81-\xfe][\x30-\x39][\x81-\xfe][\x30-\x39]|[\x81-\xfe][\x40-\x7e\x80-\xfe]|[\x80-\xff]"
+)
 _L = TypeVar("_L", str, bytes)
 
 
@@ -106,29 +111,57 @@ class Row:
     """(error kind, reason) for a row that could not be read."""
 
 
-def detect_encoding(path: Path, sample_size: int = 1 << 18) -> str:
-    """The text encoding of `path`: utf-8-sig (BOM), utf-8, or gb18030 (a superset of GBK).
+def detect_encoding(path: Path, evidence: int = 1 << 18) -> str:
+    """The text encoding of `path`: utf-8-sig (BOM), utf-16 (BOM), utf-8, or gb18030 (a superset of GBK).
 
-    A file whose non-ASCII bytes are mostly invalid UTF-8 and less often invalid GB18030 is GB18030
-    (its few bad rows are reported as undecodable); a UTF-8 file with a few bad bytes stays UTF-8.
+    Reads the file until `evidence` non-ASCII bytes are seen (or to its end), in whole lines, and
+    counts the non-ASCII bytes that form valid UTF-8 sequences and those that form GB2312 characters
+    (both bytes in A1..FE, how GBK exports encode Chinese text and its full-width punctuation). Real
+    GBK text is all GB2312 pairs and only about a third valid UTF-8 by chance; UTF-8 Chinese is all
+    valid UTF-8 and only about a third GB2312 pairs by chance; stray bytes (Word's cp1252 quotes,
+    a broken row) are neither. The larger count wins: a UTF-8 file with a few bad bytes stays UTF-8
+    and a GBK file with a broken row stays GBK (either way only the bad rows are undecodable).
     """
     with path.open("rb") as f:
-        sample = f.read(sample_size)
-    if sample.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    decoded = sample.decode("utf-8", errors="surrogateescape")
-    bad = len(_SURROGATE_RE.findall(decoded))
-    if bad == 0:
+        head = f.read(4)
+        if head.startswith(codecs.BOM_UTF8):
+            return "utf-8-sig"
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return "utf-16"
+        f.seek(0)
+        non_ascii = utf8_bad = gb_pairs = 0
+        carry = b""
+        while non_ascii < evidence:
+            chunk = f.read(1 << 18)
+            data = carry + chunk
+            if chunk:  # judge whole lines: a chunk may end inside a character
+                cut = data.rfind(b"\n") + 1 or len(data)
+                data, carry = data[:cut], data[cut:]
+            n = len(data.translate(None, _ASCII))
+            if n:
+                non_ascii += n
+                utf8_bad += len(_SURROGATE_RE.findall(data.decode("utf-8", errors="surrogateescape")))
+                found = _GB_CHAR_RE.findall(data)
+                gb_pairs += 2 * (len(found) - found.count(b""))
+            if not chunk:
+                break
+    if utf8_bad == 0:
         return "utf-8"
-    non_ascii = sum(1 for b in sample if b >= 0x80)
-    # Count GB18030's bad bytes too rather than asking for a clean decode: one broken row must
-    # not turn a whole GBK export into undecodable rows. (The sample may end inside a character.)
-    gb_bad = len(_SURROGATE_RE.findall(sample.decode("gb18030", errors="surrogateescape")))
-    if bad > 0.2 * non_ascii and gb_bad < bad:
-        return "gb18030"
-    return "utf-8"
+    return "gb18030" if gb_pairs > non_ascii - utf8_bad else "utf-8"
+
+
+def rows_text(n: int, verb: tuple[str, str] | None = None) -> str:
+    """`1 row`, `2 rows`; with `verb` ("was", "were"): `1 row was`, `2 rows were`."""
+    text = f"{n} row" if n == 1 else f"{n} rows"
+    return text if verb is None else f"{text} {verb[0] if n == 1 else verb[1]}"
+
+
+def money(x: float) -> str:
+    """Dollars for a message: `$2.00`, `$0.50`, `$0.015`, `$0.00001` (never `1e-05`)."""
+    if x == round(x, 2):
+        return f"${x:,.2f}"
+    text = f"{x:,.8f}".rstrip("0")
+    return f"${text}" if text.strip("0.,") else f"${x:.2g}"
 
 
 def _canon(name: str) -> str:
@@ -200,7 +233,14 @@ def _cell(value: object) -> str:
     return str(value).strip() if not isinstance(value, str) else value
 
 
-def _make_row(src: int, rowno: int, fields: list[str], cols: dict[str, int], width: int) -> Row:
+def undecodable_reason(encoding: str, *, detected: bool) -> str:
+    """Why a row is undecodable: the encoding used, how it was chosen, and what to do."""
+    how = "detected for this file" if detected else "given with --encoding"
+    others = "utf-8, cp1252" if codecs.lookup(encoding).name in {"gbk", "gb18030", "gb2312"} else "gbk, cp1252"
+    return f"bytes that are not valid {encoding} (the encoding {how}); if the file was saved in another, pass --encoding (e.g. {others})"
+
+
+def _make_row(src: int, rowno: int, fields: list[str], cols: dict[str, int], width: int, undecodable: str) -> Row:
     if len(fields) != width:
         sid, qid = (fields[cols[r]].strip() if cols[r] < len(fields) else "" for r in ("student", "question"))
         return Row(
@@ -217,13 +257,16 @@ def _make_row(src: int, rowno: int, fields: list[str], cols: dict[str, int], wid
             rowno,
             _SURROGATE_RE.sub("?", row.student_id),
             _SURROGATE_RE.sub("?", row.question_id),
-            problem=(E_UNDECODABLE, "bytes that are not valid in the file's encoding"),
+            problem=(E_UNDECODABLE, undecodable),
         )
     return row
 
 
-def _read_delimited(path: Path, src: int, delimiter: str, encoding: str, columns: dict[str, str] | None) -> Iterator[Row]:
+def _read_delimited(
+    path: Path, src: int, delimiter: str, encoding: str, columns: dict[str, str] | None, *, detected: bool
+) -> Iterator[Row]:
     csv.field_size_limit(1 << 24)
+    undecodable = undecodable_reason(encoding, detected=detected)
     with path.open("r", encoding=encoding, errors="surrogateescape", newline="") as f:
         reader = csv.reader(f, delimiter=delimiter)
         try:
@@ -245,10 +288,10 @@ def _read_delimited(path: Path, src: int, delimiter: str, encoding: str, columns
                 continue
             if not fields or (len(fields) == 1 and not fields[0].strip()):
                 continue  # blank line
-            yield _make_row(src, rowno, fields, cols, len(header))
+            yield _make_row(src, rowno, fields, cols, len(header), undecodable)
 
 
-def _read_jsonl(path: Path, src: int, encoding: str, columns: dict[str, str] | None) -> Iterator[Row]:
+def _read_jsonl(path: Path, src: int, encoding: str, columns: dict[str, str] | None, *, detected: bool) -> Iterator[Row]:
     keys = {role: ([columns[role]] if columns and role in columns else list(DEFAULT_COLUMNS[role])) for role in ROLES}
     with path.open("rb") as f:
         for lineno, raw in enumerate(f, start=1):
@@ -257,7 +300,7 @@ def _read_jsonl(path: Path, src: int, encoding: str, columns: dict[str, str] | N
             try:
                 text = raw.decode(encoding)
             except UnicodeDecodeError:
-                yield Row(src, lineno, problem=(E_UNDECODABLE, f"line {lineno} is not valid {encoding}"))
+                yield Row(src, lineno, problem=(E_UNDECODABLE, undecodable_reason(encoding, detected=detected)))
                 continue
             try:
                 obj = json.loads(text)
@@ -303,7 +346,7 @@ def _read_xlsx(path: Path, src: int, columns: dict[str, str] | None) -> Iterator
                 yield Row(src, rowno, problem=(E_RAGGED, f"cells beyond the header's {len(header)} columns"))
                 continue
             fields = (fields + [""] * len(header))[: len(header)]
-            yield _make_row(src, rowno, fields, cols, len(header))
+            yield _make_row(src, rowno, fields, cols, len(header), "characters that are not valid text")
     finally:
         wb.close()
 
@@ -324,9 +367,9 @@ def read_rows(path: Path, *, src: int = 0, encoding: str | None = None, columns:
         return
     enc = encoding or detect_encoding(path)
     if fmt == "jsonl":
-        yield from _read_jsonl(path, src, enc, columns)
+        yield from _read_jsonl(path, src, enc, columns, detected=encoding is None)
     else:
-        yield from _read_delimited(path, src, "," if fmt == "csv" else "\t", enc, columns)
+        yield from _read_delimited(path, src, "," if fmt == "csv" else "\t", enc, columns, detected=encoding is None)
 
 
 def count_rows(path: Path) -> int:
@@ -1241,7 +1284,7 @@ def run_batch(opts: BatchOptions) -> BatchSummary:
         summary.failed, summary.truncated = failed, truncated
         rebuild_results_csv(opts.out)
         if done:
-            summary.notes.append(f"resumed: {len(done)} rows were already graded")
+            summary.notes.append(f"resumed: {rows_text(len(done), ('was', 'were'))} already graded")
     for p in opts.inputs:
         if input_format(p) != "xlsx":
             summary.encodings[p.name] = opts.encoding or detect_encoding(p)
@@ -1361,12 +1404,12 @@ def run_batch(opts: BatchOptions) -> BatchSummary:
         if summary.judge_deferred:
             manifest["complete"] = False
             summary.notes.append(
-                f"max cost reached: {summary.judge_deferred} rows were not judged and are not in the results; "
+                f"max cost reached: {rows_text(summary.judge_deferred, ('was', 'were'))} not judged and not in the results; "
                 "rerun the same command (with a higher --max-cost) to grade them"
             )
         if summary.judge_failed:
             summary.notes.append(
-                f"the judge could not score {summary.judge_failed} rows: their points are unscored (the matcher's verdict stands), "
+                f"the judge could not score {rows_text(summary.judge_failed)}: their points are unscored (the matcher's verdict stands), "
                 f"they are in the review queue and in {ERRORS_CSV} as {E_JUDGE_FAILED}"
             )
     _write_json(opts.out / MANIFEST, manifest)
@@ -1468,6 +1511,8 @@ class DryRunSummary:
     """With --restart: graded rows in --out a real run would throw away."""
     judge: DryRun | None = None
     """With --judge: the estimated requests, tokens and cost (`Judge.dry_run`)."""
+    max_cost: float | None = None
+    """With --judge: the --max-cost the run would stop at."""
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -1477,9 +1522,15 @@ class DryRunSummary:
         return self.to_grade - self.unique
 
     @property
+    def over_budget(self) -> bool:
+        """The judge's estimated cost passes --max-cost: the run would stop judging before the end."""
+        return self.judge is not None and self.max_cost is not None and self.judge.priced and self.judge.cost > self.max_cost
+
+    @property
     def exit_code(self) -> int:
-        """What the real run would exit with: 3 when some rows could not be graded, else 0."""
-        return 3 if self.failed or self.errors.get(E_JUDGE_FAILED) else 0
+        """What the real run would exit with: 3 when some rows could not be graded (or, with the
+        judge, an earlier run left judge_failed rows, or the estimate passes --max-cost), else 0."""
+        return 3 if self.failed or self.errors.get(E_JUDGE_FAILED) or self.over_budget else 0
 
 
 def dry_run_batch(opts: BatchOptions) -> DryRunSummary:
@@ -1578,15 +1629,11 @@ def dry_run_batch(opts: BatchOptions) -> DryRunSummary:
                 s.judge = client.dry_run(planned(), lang=opts.lang)
             finally:
                 asyncio.run(client.aclose())
-            if opts.judge.max_cost is not None and s.judge.priced and s.judge.cost > opts.judge.max_cost:
-                s.notes.append(
-                    f"the estimate passes --max-cost ${opts.judge.max_cost:g}: a run would stop calling the judge before the end "
-                    "(exit 3) and leave the rest for a rerun with a higher --max-cost"
-                )
+            s.max_cost = opts.judge.max_cost
     finally:
         progress.close()
     if s.discarded:
-        s.notes.append(f"--restart: the {s.discarded} rows already graded in {opts.out} would be discarded and graded again")
+        s.notes.append(f"--restart: {rows_text(s.discarded)} already graded in {opts.out} would be discarded and graded again")
     s.seconds = time.monotonic() - t0
     return s
 
@@ -1618,9 +1665,21 @@ def format_dry_run(s: DryRunSummary) -> str:
     if s.judge is not None:
         lines.append("judge " + s.judge.summary())
     lines += s.notes
+    if s.over_budget and s.judge is not None and s.max_cost is not None:
+        lines.append(
+            f"the estimate (~{money(s.judge.cost)}) passes --max-cost {money(s.max_cost)}: a run would stop calling the judge "
+            "before the end and leave the rows still waiting for it out of the results, for a rerun with a higher --max-cost"
+        )
     if s.exit_code:
-        why = f"{s.failed} rows could not be graded" if s.failed else f"{s.errors.get(E_JUDGE_FAILED, 0)} rows have unscored points"
-        lines.append(f"a run would exit {s.exit_code}: {why} (listed in {ERRORS_CSV})")
+        why = []
+        if s.failed:
+            why.append(f"{rows_text(s.failed)} could not be graded (listed in {ERRORS_CSV})")
+        if s.errors.get(E_JUDGE_FAILED):
+            n = s.errors[E_JUDGE_FAILED]
+            why.append(f"{rows_text(n, ('has', 'have'))} unscored points (listed in {ERRORS_CSV} as {E_JUDGE_FAILED})")
+        if s.over_budget:
+            why.append("--max-cost would leave rows unjudged")
+        lines.append(f"a run would exit {s.exit_code}: " + "; ".join(why))
     else:
         lines.append("a run would exit 0: every row can be graded")
     return "\n".join(lines)

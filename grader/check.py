@@ -174,6 +174,12 @@ class LoadedRubric:
         return _nearest_line(self.lines, tuple(path))
 
 
+STDIN = "-"
+"""The path that stands for one rubric read from standard input (`grader draft … | grader check -`)."""
+STDIN_SOURCE = "<stdin>"
+"""How findings name that rubric."""
+
+
 def load_for_check(path: str | Path, *, source: str | None = None) -> LoadedRubric:
     """Parse one rubric file, keeping its line index; `source` is the name used in messages (default: `path`).
 
@@ -186,6 +192,28 @@ def load_for_check(path: str | Path, *, source: str | None = None) -> LoadedRubr
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise RubricErrors([RubricError(f"cannot read: {exc}", file=source)]) from None
+    return parse_for_check(text, source=source)
+
+
+def stdin_text(data: bytes) -> str:
+    """The rubric text piped to `grader check -` (UTF-8, with or without BOM).
+
+    Raises:
+        InputError: the bytes are not UTF-8.
+    """
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{STDIN_SOURCE}: not UTF-8 text (byte {exc.start}); rubrics are UTF-8 YAML") from None
+
+
+def parse_for_check(text: str, *, source: str = STDIN_SOURCE) -> LoadedRubric:
+    """`load_for_check` for rubric text already read (from stdin); `source` names it in messages.
+
+    Raises:
+        RubricErrors: the text is not a valid rubric (each error has its line).
+    """
+    text = text.removeprefix("\ufeff")
     rubric = parse_rubric(text, source=source)
     loader = _LineLoader(text)
     try:
@@ -196,10 +224,21 @@ def load_for_check(path: str | Path, *, source: str | None = None) -> LoadedRubr
     return LoadedRubric(rubric, _line_index(node), raw, source)
 
 
-def _load_all(paths: Sequence[Path], report: CheckReport) -> list[LoadedRubric]:
-    """Load every rubric file under `paths`; parse errors and duplicate ids become findings."""
+def _load_all(paths: Sequence[Path], report: CheckReport, stdin: str | None = None) -> list[LoadedRubric]:
+    """Load every rubric file under `paths` (`-`: the rubric text `stdin`); parse errors and duplicate ids become findings.
+
+    Raises:
+        InputError: a path does not exist or holds no rubric files; `-` given twice, or without text.
+    """
     files: list[Path] = []
     for p in paths:
+        if str(p) == STDIN:
+            if stdin is None or not stdin.strip():
+                raise InputError("-: no rubric on standard input (pipe one in, e.g. `grader draft … | grader check -`)")
+            if Path(STDIN) in files:
+                raise InputError("-: standard input can be given once")
+            files.append(Path(STDIN))
+            continue
         if not p.exists():
             raise InputError(f"no such file or folder: {p}")
         found = rubric_files(p)
@@ -211,20 +250,21 @@ def _load_all(paths: Sequence[Path], report: CheckReport) -> list[LoadedRubric]:
     for f in files:
         report.rubrics += 1
         try:
-            lr = load_for_check(f)
+            lr = parse_for_check(stdin or "") if str(f) == STDIN else load_for_check(f)
         except RubricErrors as exc:
             findings = [
                 Finding(
                     severity="error",
                     code="parse",
                     message=f"{e.field}: {e.detail}" if e.field else e.detail,
-                    file=e.file or str(f),
+                    file=e.file or (str(f) if str(f) != STDIN else STDIN_SOURCE),
                     line=e.line,
                     field=e.field,
                 )
                 for e in exc.errors
             ]
-            report.cases.append(CaseResult(kind="rubric", suite=f.stem, name="parse", file=str(f), line=1, findings=findings))
+            name = (f.stem, str(f)) if str(f) != STDIN else ("stdin", STDIN_SOURCE)
+            report.cases.append(CaseResult(kind="rubric", suite=name[0], name="parse", file=name[1], line=1, findings=findings))
             continue
         rid = lr.rubric.id
         if rid in first_by_id:
@@ -424,7 +464,7 @@ def check_structure(lr: LoadedRubric) -> list[Finding]:
     if not r.examples:
         add("warning", "no-examples", "no examples: add answers with expected score ranges", ("id",))
     stem = Path(lr.file).stem
-    if stem != r.id:
+    if stem != r.id and lr.file != STDIN_SOURCE:  # text from stdin has no file name to agree with
         add("warning", "id-not-filename", f"id {r.id!r} differs from the file name {stem!r}", ("id",))
     used = set(_term_refs(r))
     for name in r.terms:
@@ -617,16 +657,16 @@ def check_rubric(lr: LoadedRubric) -> list[CaseResult]:
     return [structure, *check_reference(lr), *(case for case, _ in examples)]
 
 
-def check_bank(paths: Sequence[str | Path]) -> CheckReport:
-    """Check every rubric under `paths` (folders or files).
+def check_bank(paths: Sequence[str | Path], *, stdin: str | None = None) -> CheckReport:
+    """Check every rubric under `paths` (folders or files; `-` is the rubric text `stdin`).
 
     Returns the report (see `CheckReport.failed`).
 
     Raises:
-        InputError: a path does not exist or holds no rubric files.
+        InputError: a path does not exist or holds no rubric files (or `-` has no text).
     """
     report = CheckReport()
-    for lr in _load_all([Path(p) for p in paths], report):
+    for lr in _load_all([Path(p) for p in paths], report, stdin):
         cases = check_rubric(lr)
         report.examples += sum(1 for c in cases if c.kind == "example")
         report.cases += cases
@@ -710,7 +750,9 @@ def _sheet_yaml(text: str, source: str) -> list[SheetAnswer]:
     return out
 
 
-def check_answers(paths: Sequence[str | Path], sheet: str | Path, *, min_score: float = DEFAULT_MIN_SCORE) -> CheckReport:
+def check_answers(
+    paths: Sequence[str | Path], sheet: str | Path, *, min_score: float = DEFAULT_MIN_SCORE, stdin: str | None = None
+) -> CheckReport:
     """Grade an answer sheet against the rubrics under `paths`.
 
     Each answer below `min_score` percent, or stating a misconception, is an error listing
@@ -721,7 +763,7 @@ def check_answers(paths: Sequence[str | Path], sheet: str | Path, *, min_score: 
     """
     report = CheckReport()
     bank: dict[str, Rubric] = {}
-    for lr in _load_all([Path(p) for p in paths], report):
+    for lr in _load_all([Path(p) for p in paths], report, stdin):
         bank.setdefault(lr.rubric.id, lr.rubric)  # a duplicate id is already an error; the first file wins
     entries = load_answer_sheet(sheet)
     source = str(sheet)
@@ -785,8 +827,11 @@ def _check_answer(bank: Mapping[str, Rubric], entry: SheetAnswer, source: str, s
     return case
 
 
-def run_check(paths: Sequence[str | Path], *, answers: str | Path | None = None, min_score: float = DEFAULT_MIN_SCORE) -> CheckReport:
-    """`grader check`: check the bank under `paths`, or, with `answers`, grade that sheet against it."""
+def run_check(
+    paths: Sequence[str | Path], *, answers: str | Path | None = None, min_score: float = DEFAULT_MIN_SCORE, stdin: str | None = None
+) -> CheckReport:
+    """`grader check`: check the bank under `paths`, or, with `answers`, grade that sheet against it.
+    A path `-` is one rubric whose text is `stdin`."""
     if answers is not None:
-        return check_answers(paths, answers, min_score=min_score)
-    return check_bank(paths)
+        return check_answers(paths, answers, min_score=min_score, stdin=stdin)
+    return check_bank(paths, stdin=stdin)

@@ -274,12 +274,12 @@ def check_cmd(
     output: Path | None,
     list_codes: bool,
 ) -> None:
-    """Validate rubrics (PATH: folders or files; default: --bank or the built-in bank).
+    """Validate rubrics (PATH: folders or files, `-` for one rubric on stdin; default: --bank or the built-in bank).
 
     Exits 1 on any error (and, with --strict, on any warning), 2 on bad input.
     """
     from . import builtin_bank_path
-    from .check import CODES, run_check
+    from .check import CODES, run_check, stdin_text
     from .check_output import render
 
     if list_codes:
@@ -287,7 +287,9 @@ def check_cmd(
             click.echo(f"{code:<34} {meaning}")
         return
     roots = list(paths) or [bank_dir or builtin_bank_path()]
-    report = run_check(roots, answers=answers, min_score=min_score)
+    # `-`: one rubric from stdin, e.g. `grader draft … | grader check -`
+    stdin = stdin_text(sys.stdin.buffer.read()) if any(str(p) == "-" for p in roots) else None
+    report = run_check(roots, answers=answers, min_score=min_score, stdin=stdin)
     if output is not None:
         output.write_text(render(report, fmt, strict=strict) + "\n", encoding="utf-8")
         click.echo(render(report, "text", strict=strict))

@@ -135,6 +135,68 @@ def test_explicit_encoding_and_column_mapping(tmp_path: Path) -> None:
     assert scores(tmp_path / "auto") == scores(out)
 
 
+# Word's curly quotes, apostrophes, dash and ellipsis, saved as cp1252 bytes (none is valid UTF-8).
+WORD_CP1252 = "“Dropout” isn’t ‘magic’ – it’s “noise”… “regularization”".encode("cp1252")
+
+
+@pytest.mark.parametrize("zh", ["训练时随机丢弃神经元防止过拟", "训练时随机丢弃神经元防止过拟合"], ids=["even", "odd"])
+def test_utf8_file_with_a_cp1252_row_stays_utf8(tmp_path: Path, zh: str) -> None:
+    """Regression: a UTF-8 cohort with one row pasted from Word as cp1252 was read as GB18030,
+    garbling (even count of CJK characters) or losing (odd count) the valid Chinese answer."""
+    data = f"student_id,question_id,answer\ns0,dropout-mini,{zh}\n".encode()
+    data += "".join(f"s{i},dropout-mini,plain ascii answer {i}\n" for i in range(1, 6)).encode()
+    data += b"s6,dropout-mini," + WORD_CP1252 + b"\n"
+    path = tmp_path / "c.csv"
+    path.write_bytes(data)
+    assert detect_encoding(path) == "utf-8"
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["batch", str(path), "--out", str(out), "--bank", str(BANK), "-j", "1", "--no-report"])
+    assert res.exit_code == 3, res.output
+    graded = {r["student_id"]: r for r in results(out)}
+    assert graded["s0"]["answer"] == zh and graded["s0"]["result"]["score"] > 0  # type: ignore[index]
+    assert sorted(graded) == ["s0", "s1", "s2", "s3", "s4", "s5"]
+    (err,) = errors(out)
+    assert (err["row"], err["student_id"], err["error"]) == ("8", "s6", "undecodable")
+    assert "not valid utf-8 (the encoding detected for this file)" in err["reason"] and "--encoding" in err["reason"]
+    assert "encodings: c.csv utf-8" in res.output and "not graded: 1 " in res.output
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "expected"),
+    [
+        # English only, one Word row: cp1252 bytes are no evidence of GBK.
+        ("ascii-cp1252", b"student,question,answer\ns1,dropout-mini,plain\ns2,dropout-mini," + WORD_CP1252 + b"\n", "utf-8"),
+        # A GBK export whose Chinese starts after 300 KB of ASCII rows (past the old 256 KB sample).
+        (
+            "late-gbk",
+            b"student,question,answer\n"
+            + b"".join(b"s%d,count-mini,seed code and data %d\n" % (i, i) for i in range(10_000))
+            + "张三,dropout-mini,训练时随机丢弃神经元，防止过拟合。\n".encode("gbk"),
+            "gb18030",
+        ),
+        # A GBK export whose only Chinese is a few names.
+        ("gbk-names", "student,question,answer\n张三,count-mini,seed\n李四,count-mini,data\n".encode("gbk"), "gb18030"),
+        # UTF-8 Chinese with many Word rows: valid UTF-8 sequences still outweigh stray bytes.
+        ("utf8-many-cp1252", ("s,q,a\n" + ZH + "\n").encode() + (WORD_CP1252 + b"\n") * 5, "utf-8"),
+    ],
+)
+def test_encoding_detection_weighs_the_evidence(tmp_path: Path, name: str, data: bytes, expected: str) -> None:
+    path = tmp_path / f"{name}.csv"
+    path.write_bytes(data)
+    assert detect_encoding(path) == expected
+
+
+def test_undecodable_reason_names_a_given_encoding(tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    path.write_bytes(b"student,question,answer\ns1,count-mini,seed\ns2,count-mini," + WORD_CP1252 + b"\n")
+    run([path], tmp_path / "out", encoding="utf-8")
+    (err,) = errors(tmp_path / "out")
+    assert err["error"] == "undecodable" and "not valid utf-8 (the encoding given with --encoding)" in err["reason"]
+    # The suggested fix works: the same file read as cp1252 grades every row.
+    run([path], tmp_path / "fixed", encoding="cp1252")
+    assert errors(tmp_path / "fixed") == [] and len(results(tmp_path / "fixed")) == 2
+
+
 def test_custom_column_names(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "c.csv", ROWS, header=("learner_no", "item", "text_written"))
     with pytest.raises(InputError, match=r"c\.csv: no student column .*--columns student=NAME"):

@@ -158,6 +158,7 @@ def test_gbk_export_detected_with_its_broken_row(tmp_path: Path) -> None:
     assert dry.encodings == {"导出.csv": "gb18030"} and not out.exists()
     assert dry.rows == 4 and dry.to_grade == 3 and dry.unique == 2 and dict(dry.errors) == {"undecodable": 1}
     assert [(b.row, b.student_id) for b in dry.bad_rows] == [(5, "赵六")]
+    assert "not valid gb18030 (the encoding detected for this file)" in dry.bad_rows[0].reason and "--encoding" in dry.bad_rows[0].reason
     agrees(dry, run_batch(opts([inp], out, report=False)))
 
 
@@ -201,7 +202,7 @@ def test_conflicting_out_is_refused_like_a_run(tmp_path: Path) -> None:
     # --restart: a run would discard the old results; the dry run says so and deletes nothing.
     res = CliRunner().invoke(main, ["batch", str(inp), "--out", str(out), "--bank", str(BANK), "--dry-run", "--restart"])
     assert res.exit_code == 0, res.output
-    assert f"--restart: the 1 rows already graded in {out} would be discarded" in res.stderr
+    assert f"--restart: 1 row already graded in {out} would be discarded" in res.stderr
     assert "already done: 0  to grade: 2" in res.stderr
     assert snapshot(out) == before
 
@@ -266,16 +267,51 @@ def test_judge_estimate_makes_no_request_and_matches_the_run(tmp_path: Path) -> 
         assert srv.count == 5
 
 
-def test_judge_estimate_over_max_cost_is_said(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("max_cost", "shown"), [("0.5", "$0.50"), ("0.00001", "$0.00001")])
+def test_judge_estimate_over_max_cost_exits_3_like_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, max_cost: str, shown: str
+) -> None:
+    """Regression: the dry run said the run would stop at --max-cost "(exit 3)", then "a run would exit 0", and exited 0."""
     prices = tmp_path / "prices.json"
     prices.write_text(json.dumps({"scripted": {"input": 1000.0, "output": 1000.0}}))  # dollars per million tokens
     monkeypatch.setenv("GRADER_PRICES", str(prices))
     inp = tmp_path / "c.csv"
     inp.write_text("student,question,answer\n" + "".join(f"s{i},dropout-mini,{PARAPHRASE} Note {i}.\n" for i in range(4)), encoding="utf-8")
+    out = tmp_path / "out"
     with ScriptedServer(keyword_judge(KEYWORDS)) as srv:
-        judge = ["--judge", "--model", "scripted", "--base-url", srv.base_url, "--max-cost", "0.5"]
-        res = CliRunner().invoke(main, ["batch", str(inp), "--out", str(tmp_path / "out"), "--bank", str(JUDGE_BANK), "--dry-run", *judge])
-        assert srv.count == 0
-    assert res.exit_code == 0, res.output
-    assert "dry run: 4 answers, 4 requests" in res.stderr and "~$" in res.stderr
-    assert "the estimate passes --max-cost $0.5" in res.stderr
+        judge = ["--judge", "--model", "scripted", "--base-url", srv.base_url, "--max-cost", max_cost, "--no-progress"]
+        args = ["batch", str(inp), "--out", str(out), "--bank", str(JUDGE_BANK), "-j", "1", *judge]
+        dry = CliRunner().invoke(main, [*args, "--dry-run"])
+        assert srv.count == 0 and not out.exists()
+        assert dry.exit_code == 3, dry.output
+        assert "dry run: 4 answers, 4 requests" in dry.stderr and "~$" in dry.stderr
+        assert f"passes --max-cost {shown}: a run would stop calling the judge before the end" in dry.stderr
+        assert "a run would exit 3: --max-cost would leave rows unjudged" in dry.stderr
+        assert "exit 0" not in dry.stderr and "e-05" not in dry.stderr
+        real = CliRunner().invoke(main, args)
+    assert real.exit_code == dry.exit_code, real.output
+    assert "max cost reached: 4 rows were not judged" in real.stderr
+
+
+def test_estimate_within_max_cost_exits_0(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"scripted": {"input": 0.01, "output": 0.01}}))
+    monkeypatch.setenv("GRADER_PRICES", str(prices))
+    inp = tmp_path / "c.csv"
+    inp.write_text(f"student,question,answer\ns0,dropout-mini,{PARAPHRASE}\n", encoding="utf-8")
+    with ScriptedServer(keyword_judge(KEYWORDS)) as srv:
+        judge = ["--judge", "--model", "scripted", "--base-url", srv.base_url, "--max-cost", "5"]
+        args = ["batch", str(inp), "--out", str(tmp_path / "out"), "--bank", str(JUDGE_BANK), "-j", "1", "--no-progress", *judge]
+        dry = CliRunner().invoke(main, [*args, "--dry-run"])
+        assert dry.exit_code == 0, dry.output
+        assert "passes --max-cost" not in dry.stderr and "a run would exit 0: every row can be graded" in dry.stderr
+        real = CliRunner().invoke(main, args)
+        assert real.exit_code == 0 and srv.count == 1, real.output
+
+
+def test_one_bad_row_is_one_row(tmp_path: Path) -> None:
+    inp = tmp_path / "c.csv"
+    inp.write_text(f'student,question,answer\ns1,dropout-mini,"{GOOD}"\ns2,nope,x\n', encoding="utf-8")
+    res = CliRunner().invoke(main, ["batch", str(inp), "--out", str(tmp_path / "out"), "--bank", str(BANK), "--dry-run"])
+    assert res.exit_code == 3
+    assert "a run would exit 3: 1 row could not be graded (listed in errors.csv)" in res.stderr
