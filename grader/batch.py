@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring as _json_str  # the C escaper json.dumps uses for a str
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeVar
 
@@ -751,7 +752,8 @@ class _Journal:
     """Append-only result files; each line is written at once, fsynced about every second."""
 
     def __init__(self, out: Path, fsync_every: float) -> None:
-        self.jsonl = (out / RESULTS_JSONL).open("ab")
+        # a large buffer: lines reach the file at each flush() (after every batch of results), not every few lines
+        self.jsonl = (out / RESULTS_JSONL).open("ab", buffering=1 << 20)
         self.jsonl_pos = self.jsonl.seek(0, os.SEEK_END)
         """Byte offset where the next results.jsonl line starts."""
         self._reader: BinaryIO | None = None
@@ -998,6 +1000,8 @@ class _Run:
         self.versions = self.questions.versions
         self.cache: OrderedDict[bytes, tuple[str, Graded]] = OrderedDict()
         self.offsets: dict[bytes, int] = {}
+        self.raw_keys: dict[bytes, bytes] = {}
+        """A hash of the answer as written -> its dedupe key: exact copies skip normalisation."""
         """Dedupe key -> offset in results.jsonl of the line that holds its result."""
         self.pending: dict[bytes, list[tuple[Row, str]]] = {}
         self.batch: list[Task] = []
@@ -1030,11 +1034,10 @@ class _Run:
         result_json = g[1]
         if answer != rep_answer:
             result_json = _reanchor(result_json, answer)
-        src = json.dumps(self.names[row.src], ensure_ascii=False)
+        # _json_str is what json.dumps(s, ensure_ascii=False) returns for a str, without its overhead
         line = (
-            f'{{"src":{row.src},"source":{src},"row":{row.row},"student_id":{json.dumps(row.student_id, ensure_ascii=False)},'
-            f'"question_id":{json.dumps(row.question_id, ensure_ascii=False)},"answer":{json.dumps(answer, ensure_ascii=False)},'
-            f'"result":{result_json}}}\n'
+            f'{{"src":{row.src},"source":{_json_str(self.names[row.src])},"row":{row.row},"student_id":{_json_str(row.student_id)},'
+            f'"question_id":{_json_str(row.question_id)},"answer":{_json_str(answer)},"result":{result_json}}}\n'
         )
         offset = self.journal.write_result(line)
         self.journal.csv.writerow(
@@ -1148,6 +1151,19 @@ def _reanchor(result_json: str, answer: str) -> str:
         fix(m["evidence"])
     fix(obj.get("meta", {}).get("injection_evidence", []))
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+RAW_KEYS = 200_000
+"""How many answers as written are remembered with their dedupe key (about 130 bytes each)."""
+
+
+def _raw_key(qid: str, answer: str, truncated: bool) -> bytes:
+    """A hash of the row as written: equal for exact copies, cheaper than normalising."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(qid.encode("utf-8", "surrogateescape"))
+    h.update(b"\x00T" if truncated else b"\x00F")
+    h.update(answer.encode("utf-8", "surrogateescape"))
+    return h.digest()
 
 
 def _task_key(qid: str, answer: str, truncated: bool) -> bytes:
@@ -1348,7 +1364,12 @@ def run_batch(opts: BatchOptions) -> BatchSummary:
                     row, E_TOO_LONG, f"{len(answer)} characters; graded on the first {opts.max_chars}", graded=True, err_keys=err_keys
                 )
                 answer = answer[: opts.max_chars]
-            dkey = _task_key(row.question_id, answer, truncated)
+            rkey = _raw_key(row.question_id, answer, truncated)
+            dkey = run.raw_keys.get(rkey)
+            if dkey is None:
+                dkey = _task_key(row.question_id, answer, truncated)
+                if len(run.raw_keys) < RAW_KEYS:
+                    run.raw_keys[rkey] = dkey
             hit = run.cached(dkey)
             if hit is not None:
                 run.emit(row, answer, hit[0], hit[1])

@@ -177,7 +177,8 @@ class Tokens:
     def prefixed(self, prefix: str) -> list[int]:
         """Positions of Latin tokens starting with `prefix` (sorted index, built on first use)."""
         if self._sorted is None:
-            pairs = sorted((t, i) for i, (t, c) in enumerate(zip(self.text, self.cjk, strict=True)) if not c)
+            text = self.text
+            pairs = sorted([(text[i], i) for i in self.latin])
             self._sorted = ([t for t, _ in pairs], [i for _, i in pairs])
         words, positions = self._sorted
         out = []
