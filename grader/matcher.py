@@ -149,6 +149,10 @@ class _Needs:
     runs: tuple[str, ...]
     """Runs of adjacent CJK tokens: each must occur in the answer's CJK stream."""
 
+    def met(self, present: frozenset[str], stream: str) -> bool:
+        """True when an answer with these keys and this CJK stream has everything the phrase needs."""
+        return all(run in stream for run in self.runs) and not any(present.isdisjoint(keys) for keys in self.words)
+
 
 @dataclass(slots=True)
 class _KeyPhrases:
@@ -377,15 +381,8 @@ class CompiledRubric:
                 if run in stream:
                     out.add(uid)
             for uid, need in entry.other:
-                for run in need.runs:
-                    if run not in stream:
-                        break
-                else:
-                    for keys in need.words:
-                        if present.isdisjoint(keys):
-                            break
-                    else:
-                        out.add(uid)
+                if need.met(present, stream):
+                    out.add(uid)
         if self._prefixed:
             candidates: list[tuple[str, list[int]]] = list(self._short_prefixes)
             for head in self._prefix_head_set & toks.heads():
@@ -393,17 +390,7 @@ class CompiledRubric:
             for prefix, uids in candidates:
                 if not toks.has_prefix(prefix):
                     continue
-                for uid in uids:
-                    need = self._phrase_needs[uid]
-                    for run in need.runs:
-                        if run not in stream:
-                            break
-                    else:
-                        for keys in need.words:
-                            if present.isdisjoint(keys):
-                                break
-                        else:
-                            out.add(uid)
+                out.update(uid for uid in uids if self._phrase_needs[uid].met(present, stream))
         return out
 
     def char_spans(self, scan: _Scan, phrase: Phrase) -> list[Span]:
