@@ -18,6 +18,7 @@ import contextlib
 import csv
 import hashlib
 import json
+import math
 import os
 import re
 import signal
@@ -313,10 +314,45 @@ def _read_jsonl(path: Path, src: int, encoding: str, columns: dict[str, str] | N
                 continue
             canon = {_canon(k): v for k, v in obj.items()}
             vals: dict[str, str] = {}
+            wrong: list[str] = []
             for role in ROLES:
-                value = next((canon[_canon(k)] for k in keys[role] if _canon(k) in canon), None)
-                vals[role] = "" if value is None else value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-            yield Row(src, lineno, vals["student"].strip(), vals["question"].strip(), vals["answer"])
+                found = [canon[_canon(k)] for k in keys[role] if _canon(k) in canon]
+                value = found[0] if found else None
+                cell = _jsonl_text(value, id_field=role != "answer") if found else ""  # no such key: missing/empty
+                if cell is None:
+                    wrong.append(f"{role} is not a {'string' if role == 'answer' else 'string or number'} (got {_json_kind(value)})")
+                vals[role] = cell or ""
+            # An answer that is a number, list, object or null would be graded as its JSON text: a bad row.
+            # Ids that are numbers (`"question": 3`) are fine and read as their text ("3").
+            problem = (E_MALFORMED, "; ".join(wrong)) if wrong else None
+            yield Row(src, lineno, vals["student"].strip(), vals["question"].strip(), "" if wrong else vals["answer"], problem=problem)
+
+
+def _json_kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
+    if isinstance(value, list):
+        return "a list"
+    return "an object" if isinstance(value, dict) else type(value).__name__
+
+
+def _jsonl_text(value: object, *, id_field: bool) -> str | None:
+    """A JSONL value as text: strings as they are, numbers too for ids; None when not acceptable."""
+    if isinstance(value, str):
+        return value
+    if not id_field:
+        return None
+    if value is None:
+        return ""  # a missing id (reported as missing_student / missing_question)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return None
 
 
 def _read_xlsx(path: Path, src: int, columns: dict[str, str] | None) -> Iterator[Row]:

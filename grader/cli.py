@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +31,8 @@ def friendly_errors(func: F) -> F:
             return func(*args, **kwargs)
         except GraderError as exc:
             raise click.ClickException(str(exc)) from None
+        except BrokenPipeError:
+            raise  # stdout was closed early (`| head`): not an error, see _QuietPipeGroup
         except OSError as exc:
             raise click.ClickException(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)) from None
 
@@ -122,7 +125,57 @@ def judge_config(
     )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# --- stdout closed early (`grader list | head -1`): stop quietly, like standard Unix tools ---
+EXIT_BROKEN_PIPE = 141
+"""Exit code when the reader of stdout goes away: 128 + SIGPIPE, what a shell shows for `yes | head -1`."""
+
+
+def _stdout_closed() -> None:
+    # Later writes (and the flush at interpreter exit) go to devnull, so no second error is printed.
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), sys.stdout.fileno())
+    sys.exit(EXIT_BROKEN_PIPE)
+
+
+def _flush_stdout() -> None:
+    # Output often sits in the buffer until exit: flush it here, where a closed pipe can still be handled.
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _stdout_closed()
+
+
+class _QuietPipeGroup(click.Group):
+    """A group whose commands exit 141 with no message when stdout is closed early.
+
+    Click would print nothing but exit 1 (or, through friendly_errors, print `Broken pipe`
+    and exit 2), and a pipe that breaks at the final flush would print `Exception ignored`.
+    """
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        # `grader --help | head -1`: the group's own --help and --version print while parsing.
+        ctx: click.Context = self._guarded(functools.partial(super().make_context, *args, **kwargs))
+        return ctx
+
+    def invoke(self, ctx: click.Context) -> Any:
+        return self._guarded(functools.partial(super().invoke, ctx))
+
+    @staticmethod
+    def _guarded(call: Callable[[], Any]) -> Any:
+        try:
+            rv = call()
+        except (SystemExit, click.exceptions.Exit) as exc:
+            if isinstance(exc.__context__, BrokenPipeError):
+                _stdout_closed()  # rich's Console.on_broken_pipe turns a closed pipe into exit 1
+            _flush_stdout()
+            raise
+        except BrokenPipeError:
+            _stdout_closed()
+        _flush_stdout()
+        return rv
+
+
+@click.group(cls=_QuietPipeGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="grader")
 def main() -> None:
     """Score free-text answers against rubrics of key points (zh, en or mixed)."""
@@ -530,7 +583,7 @@ def progress_cmd(db: Path | None, bank_dir: Path | None, lang: str | None, expor
     from .practice import locale_lang
     from .progress import export, render_progress
 
-    with open_history(db) as history:
+    with open_history(db, create=False) as history:  # read-only: a missing file is an error, not a new empty history
         attempts = history.attempts()
     if export_path is not None:
         n = export(attempts, export_path)
@@ -671,7 +724,12 @@ def suggest_cmd(
 @click.option("--question", "-q", required=True, help="The question text.")
 @click.option("--reference", "-r", required=True, help="The reference answer: text, a file name, or '-' for stdin.")
 @click.option("--lang", type=click.Choice(["zh", "en"]), default=None, help="The language of question and reference (default: detect).")
-@click.option("--id", "rubric_id", default=None, help="The rubric id (default: a slug of the question).")
+@click.option(
+    "--id",
+    "rubric_id",
+    default=None,
+    help="The rubric id (default: the --output file's name without .yaml, else the question's English words, else draft-<hash>).",
+)
 @click.option("--max-score", type=click.FloatRange(min=0, min_open=True), default=100.0, show_default=True)
 @click.option("--max-points", type=click.IntRange(1, 20), default=8, show_default=True, help="At most this many key points.")
 @click.option("--judge", is_flag=True, envvar="GRADER_JUDGE", help="Let the LLM judge propose points, alternatives and misconceptions.")
@@ -690,13 +748,14 @@ def draft_cmd(
     output: Path | None,
 ) -> None:
     """Draft a rubric YAML from a reference answer, with # REVIEW: comments for a person to check."""
-    from .draft import draft_rubric, judge_draft, read_reference
+    from .draft import draft_rubric, id_for_file, judge_draft, read_reference
 
     ref = read_reference(reference)
     if judge:
         text = judge_draft(question, ref, lang=lang)
     else:
-        text = draft_rubric(question, ref, lang=lang, rubric_id=rubric_id, max_score=max_score, max_points=max_points)
+        rid = rubric_id or id_for_file(output)
+        text = draft_rubric(question, ref, lang=lang, rubric_id=rid, max_score=max_score, max_points=max_points)
     if output is None:
         click.echo(text, nl=False)
     else:

@@ -93,10 +93,12 @@ def qwk(a: Sequence[int], b: Sequence[int], lo: int, hi: int) -> float | None:
     """Quadratic weighted kappa of two integer ratings in [lo, hi].
 
     1 - Σ w·O / Σ w·E with w_ij = (i-j)² / (k-1)², E the outer product of the marginals.
-    None when undefined (no rows, or both raters constant on the same single value).
+    None when undefined: fewer than 2 rows, or no expected disagreement (both raters give one
+    and the same score). One constant rater gives 0, "no agreement beyond chance": a rubric that
+    scores every answer alike is not informative, and must not drop out of a mean as undefined.
     """
     n = len(a)
-    if n == 0 or hi <= lo:
+    if n < 2 or hi <= lo:
         return None
     obs = confusion(a, b, lo, hi)
     k = hi - lo + 1
@@ -360,7 +362,9 @@ class EvalReport(_Model):
     overall: Agreement
     overall_human: Agreement | None = None
     mean_qwk: float | None
-    """Mean of per-question QWK (the usual ASAP summary)."""
+    """Mean of per-question QWK (the usual ASAP summary), over questions where QWK is defined."""
+    qwk_undefined: list[str] = []
+    """Questions left out of `mean_qwk`: QWK undefined (fewer than 2 answers, or both raters giving one same score)."""
     questions: list[QuestionEval]
     worst: list[Disagreement]
     skipped: dict[str, int] = {}
@@ -456,6 +460,7 @@ def evaluate(
         overall=agreement(all_h, all_m, overall_top),
         overall_human=agreement(all_h1, all_h2, overall_top) if all_h1 else None,
         mean_qwk=_mean(qwks) if qwks else None,
+        qwk_undefined=[q.question_id for q in questions if q.machine.qwk is None],
         questions=questions,
         worst=[
             Disagreement(
@@ -527,6 +532,19 @@ def _confusion_text(a: Agreement, indent: str = "    ") -> list[str]:
     return [head, *rows]
 
 
+def _excluded(report: EvalReport) -> str:
+    # Say how many questions the mean leaves out, so a mean over 3 of 10 questions is not read as over 10.
+    k = len(report.qwk_undefined)
+    if not k:
+        return ""
+    defined = len(report.questions) - k
+    names = ", ".join(report.qwk_undefined[:5]) + (", …" if k > 5 else "")
+    return (
+        f" (over {defined} of {len(report.questions)} questions; {k} excluded, QWK undefined with fewer than"
+        f" 2 answers, or both raters giving one same score: {names})"
+    )
+
+
 def format_text(report: EvalReport) -> str:
     """A terminal report: overall, per question, the human ceiling, and the worst disagreements."""
     lines = [f"grader eval — {report.n} answers, engine {report.engine}, bank {report.bank}"]
@@ -546,7 +564,7 @@ def format_text(report: EvalReport) -> str:
     lines.append("-" * len(head))
     scale = "" if report.overall_scale == "native" else " (0..10)"
     lines.append(row("overall" + scale, "", report.overall, report.overall_human))
-    lines.append(f"mean QWK over questions: {_f(report.mean_qwk)}")
+    lines.append(f"mean QWK over questions: {_f(report.mean_qwk)}{_excluded(report)}")
     lines.append("")
     lines.append("confusion matrix, overall (rows: human, columns: rubric)")
     lines += _confusion_text(report.overall)
@@ -639,7 +657,7 @@ def format_html(report: EvalReport) -> str:
         f"<tr><th>overall</th><td></td><td>{o.n}</td><td>{_f(o.qwk)}</td><td>{_f(o.pearson)}</td><td>{_f(o.spearman)}</td>"
         f"<td>{_f(o.rmse, 2)}</td><td>{_f(o.mae, 2)}</td><td>{_f(report.overall_human.qwk) if report.overall_human else '—'}</td></tr></table>"
     )
-    out.append(f"<p>mean QWK over questions: <b id=mean-qwk>{_f(report.mean_qwk)}</b></p>")
+    out.append(f"<p>mean QWK over questions: <b id=mean-qwk>{_f(report.mean_qwk)}</b>{e(_excluded(report))}</p>")
     for q in report.questions:
         h, m = [p[0] for p in q.pairs], [p[1] for p in q.pairs]
         out.append(f"<div class=q><h2>{e(q.question_id)} <small>{e(q.rubric_id)}</small></h2><div class=grid>")

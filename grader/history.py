@@ -38,6 +38,10 @@ class HistoryLockedError(HistoryError):
     """Another process holds the database lock; retry later."""
 
 
+class HistoryMissingError(HistoryError):
+    """A command that only reads the history found no database file (nothing was created)."""
+
+
 def default_db_path() -> Path:
     """$GRADER_DB, else ``history.sqlite3`` in the user's data folder."""
     if os.environ.get(DB_ENV):
@@ -231,6 +235,14 @@ def _damaged(path: Path, detail: str) -> HistoryError:
     )
 
 
+def _missing(path: Path) -> HistoryMissingError:
+    return HistoryMissingError(
+        f"the practice history {path} does not exist (nothing was created); "
+        "run `grader practice` to start one, or pass --db with the file you practised with",
+        path=path,
+    )
+
+
 def _locked(path: Path) -> HistoryLockedError:
     return HistoryLockedError(
         f"the practice history {path} is locked by another program (another `grader practice`?). "
@@ -397,25 +409,35 @@ class History:
         self.close()
 
 
-def open_history(path: str | os.PathLike[str] | None = None, *, timeout: float = 5.0) -> History:
+def open_history(path: str | os.PathLike[str] | None = None, *, timeout: float = 5.0, create: bool = True) -> History:
     """Open (creating or upgrading) the history at `path` (default: `default_db_path()`).
 
     A database with an older layout is first copied to ``<name>.v<N>-backup-<time>`` and then
     migrated in one transaction per step. Pending files left by a locked session are imported.
+    With ``create=False`` (for commands that only read, such as `grader progress`) a missing
+    file is an error and neither it nor its folder is created.
 
     Raises:
+        HistoryMissingError: ``create=False`` and there is no file at the path.
         HistoryLockedError: another process holds the lock for longer than `timeout` seconds.
         HistoryError: the file is not a sqlite database, is damaged, or is newer than this grader.
     """
     db_path = Path(path).expanduser() if path is not None else default_db_path()
     if db_path.is_dir():
         raise HistoryError(f"the practice history {db_path} is a folder; --db needs a file name", path=db_path)
+    if not create and not db_path.exists():
+        raise _missing(db_path)
+    if create:
+        try:
+            db_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise HistoryError(f"cannot create the folder for the practice history {db_path}: {exc.strerror}", path=db_path) from None
     try:
-        db_path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise HistoryError(f"cannot create the folder for the practice history {db_path}: {exc.strerror}", path=db_path) from None
-    try:
-        conn = sqlite3.connect(db_path, timeout=timeout, isolation_level=None)
+        if create:
+            conn = sqlite3.connect(db_path, timeout=timeout, isolation_level=None)
+        else:
+            # mode=rw: sqlite opens the file but never creates it (should it vanish after the check above)
+            conn = sqlite3.connect(f"{db_path.absolute().as_uri()}?mode=rw", timeout=timeout, isolation_level=None, uri=True)
     except sqlite3.Error as exc:
         raise HistoryError(f"cannot open the practice history {db_path}: {exc}", path=db_path) from None
     history = History(db_path, conn)

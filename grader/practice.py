@@ -21,8 +21,9 @@ from rich.table import Table
 from rich.text import Text
 
 from .errors import InputError
-from .grade import grade
+from .grade import feedback_language, grade
 from .history import Attempt, History, HistoryError
+from .normalize import detect_language, normalize
 from .render import render_result
 from .result import Evidence, GradeResult
 from .rubric import Rubric
@@ -261,8 +262,8 @@ class PracticeSession:
         self.shown.append(qid)
         return rubric
 
-    def question_view(self) -> RenderableType:
-        """The current question, with where the learner stands on it."""
+    def question_view(self, *, usage: bool = True) -> RenderableType:
+        """The current question, with where the learner stands on it (and, with `usage`, how to answer)."""
         assert self.round is not None
         rubric = self.round.rubric
         st = states([rubric.id], self._all_attempts())[rubric.id]
@@ -274,10 +275,8 @@ class PracticeSession:
         tags = f" · {', '.join(rubric.tags)}" if rubric.tags else ""
         title = f"{self.t('question')} {n} · {rubric.id}{tags}"
         body = Text(rubric.question.get(self.lang or self.ui_lang), style="bold")
-        return Group(
-            Panel(body, title=title, title_align="left", subtitle=status, subtitle_align="right", border_style="cyan"),
-            Text(self.t("usage"), style="dim"),
-        )
+        panel = Panel(body, title=title, title_align="left", subtitle=status, subtitle_align="right", border_style="cyan")
+        return Group(panel, Text(self.t("usage"), style="dim")) if usage else panel
 
     def prompt(self) -> str:
         """The input prompt: a fresh answer or a retry."""
@@ -472,7 +471,11 @@ def answer_once(session: PracticeSession, answer: str, console: Console, *, ques
         raise InputError("the answer is empty")
     rubric = session.open_question(question) if question else session.next_question()
     assert rubric is not None
-    console.print(session.question_view())
+    if session.lang is None:
+        # The answer is known before anything is shown: show the question in the language the
+        # feedback will use (the answer's; for an answer in neither, the question's), not the locale's.
+        session.ui_lang = feedback_language(rubric, detect_language(normalize(answer)))
+    console.print(session.question_view(usage=False))  # no "Type your answer" prompt: the answer came from stdin
     step = session.submit(answer)
     rnd = session.round
     assert rnd is not None and rnd.results

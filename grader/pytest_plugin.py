@@ -14,6 +14,8 @@ Registered as the `grader` entry point in the `pytest11` group; disable with `-p
 
 from __future__ import annotations
 
+import copy
+import inspect
 import re
 import warnings
 from collections.abc import Iterator
@@ -46,6 +48,74 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Also collect the rubrics in DIR: each example becomes a test item.",
     )
     group.addoption("--rubrics-strict", action="store_true", default=False, help="Rubric warnings fail the rubric's item.")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+    """Undo what `--rubrics DIR` (with a space) did before this plugin was loaded.
+
+    pytest finds its rootdir and config file from the command line's paths *before* it loads
+    plugins, so it took DIR for a test path: a DIR outside the project moved the rootdir to
+    the common parent and lost the project's config (its `norecursedirs`, `testpaths`, ...).
+    Now that `--rubrics` is a known option, redo that step without DIR.
+    """
+    ns = early_config.known_args_namespace
+    if not getattr(ns, "rubrics", None):
+        return
+    try:
+        _redo_setup_without_rubrics(early_config, parser, args)
+    except (AttributeError, ImportError, TypeError, ValueError) as exc:  # pytest's internals moved
+        if not _setup_is_right(early_config):
+            raise pytest.UsageError(
+                f"--rubrics: this pytest chose rootdir {early_config.rootpath} from DIR ({exc}); write --rubrics=DIR"
+            ) from exc
+
+
+def _setup_args(config: pytest.Config) -> dict[str, Any]:
+    from _pytest.config.findpaths import determine_setup
+
+    ns = config.known_args_namespace
+    wanted = {
+        "inifile": ns.inifilename,
+        "override_ini": ns.override_ini,
+        "args": ns.file_or_dir,  # re-parsed with --rubrics known: DIR is no longer among them
+        "rootdir_cmd_arg": ns.rootdir or None,
+        "invocation_dir": config.invocation_params.dir,
+    }
+    params = inspect.signature(determine_setup).parameters
+    found = determine_setup(**{k: v for k, v in wanted.items() if k in params})
+    return {"rootpath": found[0], "inipath": found[1], "inicfg": found[2], "ignored": found[3] if len(found) > 3 else None}
+
+
+def _setup_is_right(config: pytest.Config) -> bool:
+    setup = _setup_args(config)
+    return bool(setup["rootpath"] == config.rootpath and setup["inipath"] == config.inipath)
+
+
+def _redo_setup_without_rubrics(config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+    setup = _setup_args(config)
+    if setup["rootpath"] == config.rootpath and setup["inipath"] == config.inipath:
+        return  # e.g. a folder inside the project: pytest found the same config
+    ns = config.known_args_namespace
+    old_cutdir = str(config.inipath.parent if config.inipath else config.rootpath)
+    config._rootpath = setup["rootpath"]
+    config._inipath = setup["inipath"]
+    config._inicfg = setup["inicfg"]
+    config._inicache.clear()
+    if setup["ignored"] is not None and hasattr(config, "_ignored_config_files"):
+        config._ignored_config_files = setup["ignored"]
+    parser.extra_info["rootdir"] = str(config.rootpath)
+    parser.extra_info["inifile"] = str(config.inipath)
+    # What pytest does right after finding the config: its addopts, minversion and pythonpath.
+    # `args` is the list pytest parses next, so the addopts are prepended in place.
+    args[:0] = config.getini("addopts")
+    config._checkversion()
+    config._configure_python_path()
+    config.known_args_namespace = parser.parse_known_args(args, namespace=copy.copy(config.option))
+    if ns.confcutdir is not None and ns.confcutdir != old_cutdir:
+        config.known_args_namespace.confcutdir = ns.confcutdir  # given by the user
+    else:
+        config.known_args_namespace.confcutdir = str(config.inipath.parent if config.inipath else config.rootpath)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -8,13 +8,13 @@
    regrading the affected answers; keep, greedily, those that raise QWK on the mining fold.
 4. Report every proposal's effect on the held-out fold, which took no part in choosing it.
 
-Nothing is written unless `apply_proposals` is called (`--apply`), which edits the YAML in place
-with ruamel.yaml so comments and key order survive.
+Nothing is written unless `apply_proposals` is called (`--apply`), which adds each accepted phrase
+to the YAML text as one new line, so every other line (comments, order, quoting) stays as it was.
 """
 
 from __future__ import annotations
 
-import io
+import json
 import re
 import zlib
 from collections import Counter
@@ -330,55 +330,141 @@ def suggest(
 # --------------------------------------------------------------------------- applying
 
 
-def _yaml() -> Any:
-    from ruamel.yaml import YAML  # round-trip mode keeps comments, order and quoting
+def _scalar(phrase: str) -> str:
+    """`phrase` as a YAML scalar that reads back the same in block and in flow context."""
+    import yaml
 
-    y = YAML(typ="rt")
-    y.preserve_quotes = True
-    y.width = 4096
-    y.indent(mapping=2, sequence=4, offset=2)
-    return y
+    try:
+        if yaml.safe_load(phrase) == phrase and yaml.safe_load(f"[{phrase}]") == [phrase] and phrase.strip() == phrase:
+            return phrase
+    except yaml.YAMLError:
+        pass
+    return json.dumps(phrase, ensure_ascii=False)  # a JSON string is a YAML double-quoted scalar
+
+
+def _line_end(text: str, pos: int) -> int:
+    """Index of the line break ending the line that holds `pos` (or of the text's end)."""
+    if pos > 0 and text[pos - 1] == "\n":
+        pos -= 1
+    end = text.find("\n", pos)
+    if end < 0:
+        return len(text)
+    return end - 1 if end > 0 and text[end - 1] == "\r" else end
+
+
+def _content_end(node: Any) -> int:
+    """Where a node's own text ends (a block collection ends with its last value, not at the next key)."""
+    import yaml
+
+    if isinstance(node, yaml.ScalarNode) or node.flow_style or not node.value:
+        return int(node.end_mark.index)
+    last = node.value[-1]
+    return _content_end(last[1] if isinstance(node, yaml.MappingNode) else last)
+
+
+def _add_rule(text: str, prop: Proposal) -> str | None:
+    """`text` with the proposal's phrase appended to its key point's list, touching nothing else.
+
+    Returns None when the phrase is already there.
+
+    Raises:
+        InputError: the key point is not in the file, or is written in a way this edit cannot extend.
+    """
+    import yaml
+
+    nl = "\r\n" if "\r\n" in text else "\n"
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+
+    def get(node: Any, key: str) -> tuple[Any, Any] | None:
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.value == key:
+                    return k, v
+        return None
+
+    points = get(root, "key_points")
+    kp = None
+    if points is not None and isinstance(points[1], yaml.SequenceNode):
+        kp = next((n for n in points[1].value if (i := get(n, "id")) is not None and i[1].value == prop.point), None)
+    if kp is None:
+        raise InputError(f"key point {prop.point!r} is not in the file")
+    key = "match" if prop.kind == "alternative" else "exclude"
+    comment = f"# suggested: held-out QWK {prop.heldout_delta:+.3f}, support {prop.support}"
+    item = _scalar(prop.phrase)
+    found = get(kp, key)
+    if kp.flow_style or (found is not None and not isinstance(found[1], yaml.SequenceNode)):
+        raise InputError(f"key point {prop.point!r}: its {key} is not a list this edit can extend; add {item} by hand")
+    if found is None:  # a new key, after the match list, in the key point's own column
+        anchor = get(kp, "match") or kp.value[-1]
+        col = anchor[0].start_mark.column
+        at = _line_end(text, _content_end(anchor[1]))
+        return text[:at] + f"{nl}{' ' * col}{key}:{nl}{' ' * (col + 2)}- {item}  {comment}" + text[at:]
+    knode, seq = found
+    if any(isinstance(n, yaml.ScalarNode) and n.value == prop.phrase for n in seq.value):
+        return None
+    start, end = seq.start_mark.index, seq.end_mark.index
+    if not seq.flow_style:
+        first = seq.value[0].start_mark.index
+        dash = text.rindex("-", 0, first)
+        col = dash - (text.rfind("\n", 0, dash) + 1)
+        at = _line_end(text, _content_end(seq))
+        return text[:at] + f"{nl}{' ' * col}- {item}  {comment}" + text[at:]
+    after = text[end : _line_end(text, end)]
+    if knode.start_mark.line == seq.end_mark.line and (not after.strip() or after.lstrip().startswith("#")):
+        # A one-line flow list becomes a block list (each rule verbatim), so the addition gets its comment.
+        col = knode.start_mark.column + 2
+        items = [text[n.start_mark.index : n.end_mark.index] for n in seq.value]
+        lines = [f"{nl}{' ' * col}- {t}" for t in items] + [f"{nl}{' ' * col}- {item}  {comment}"]
+        return text[:start].rstrip(" \t") + after.rstrip(" \t") + "".join(lines) + text[_line_end(text, end) :]
+    # A flow list over several lines: append in flow style, the comment after its closing bracket.
+    close = end - 1
+    sep = ", " if seq.value else ""
+    edited = text[:close] + sep + item + text[close:]
+    at = _line_end(edited, end + len(sep) + len(item))
+    rest = edited[end + len(sep) + len(item) : at]
+    if not rest.strip():
+        return edited[:at].rstrip(" \t") + f"  {comment}" + edited[at:]
+    if rest.lstrip().startswith("#"):
+        return edited[:at].rstrip(" \t") + f"; {comment[2:]}" + edited[at:]
+    return edited
 
 
 def apply_proposals(path: str | Path, proposals: Iterable[Proposal]) -> int:
-    """Write accepted proposals into the rubric file, keeping comments and order. Returns how many.
+    """Write accepted proposals into the rubric file. Returns how many (nothing is written for 0).
 
-    The new text is validated as a rubric, and its own examples must still land where they did,
-    before the file is replaced.
+    Each phrase is added to its list as a new line with a `# suggested: ...` comment; no other line
+    changes (a one-line flow list `match: [a, b]` becomes a block list with the same items). The new
+    text must load as a rubric whose rules are the old ones plus the additions, and its own examples
+    must still land where they did, before the file is replaced.
 
     Raises:
         RubricErrors: the edited rubric would not load (the file is left unchanged).
-        InputError: a proposal would break one of the rubric's examples (the file is left unchanged).
+        InputError: a proposal would break one of the rubric's examples, or cannot be added to
+            the file as written (the file is left unchanged).
     """
-    from ruamel.yaml.comments import CommentedSeq
-
     path = Path(path)
-    y = _yaml()
-    text = path.read_text(encoding="utf-8-sig")
-    doc = y.load(text)
-    points = {kp["id"]: kp for kp in doc["key_points"]}
-    n = 0
+    raw = path.read_bytes()
+    bom = raw.startswith(b"\xef\xbb\xbf")
+    text = raw.decode("utf-8-sig")  # bytes, not read_text: line endings stay as they are
+    old = parse_rubric(text, source=str(path))
+    new_text, expected, n = text, old, 0
     for prop in proposals:
         if not prop.accepted:
             continue
-        kp = points[prop.point]
-        key = "match" if prop.kind == "alternative" else "exclude"
-        seq = kp.get(key)
-        if seq is None:
-            seq = CommentedSeq()
-            after = list(kp).index("match") + 1 if "match" in kp else len(kp)
-            kp.insert(after, key, seq)
-        if prop.phrase in seq:
+        try:
+            edited = _add_rule(new_text, prop)
+        except InputError as exc:
+            raise InputError(f"{path}: not applied: {exc}") from exc
+        if edited is None:
             continue
-        seq.append(prop.phrase)
-        if isinstance(seq, CommentedSeq) and not seq.fa.flow_style():
-            seq.yaml_add_eol_comment(f"suggested: held-out QWK {prop.heldout_delta:+.3f}, support {prop.support}", len(seq) - 1)
-        n += 1
-    buf = io.StringIO()
-    y.dump(doc, buf)
-    new_text = buf.getvalue()
-    new = parse_rubric(new_text, source=str(path))  # raises RubricErrors; the file is untouched then
-    old = parse_rubric(text, source=str(path))
+        new_text, n = edited, n + 1
+        new = parse_rubric(new_text, source=str(path))  # raises RubricErrors; the file is untouched then
+        expected = with_rule(expected, prop.point, prop.kind, prop.phrase)
+        if new.model_dump(exclude_none=True) != expected.model_dump(exclude_none=True):
+            raise InputError(f"{path}: not applied: adding {prop.phrase!r} to {prop.point!r} would change other rules; add it by hand")
+    if n == 0:
+        return 0
+    new = parse_rubric(new_text, source=str(path))
     broken = [
         f"examples[{i}] ({ex.kind or 'example'}): {grade(new, ex.answer).score:g} not in {ex.score}"
         for i, ex in enumerate(new.examples)
@@ -386,7 +472,7 @@ def apply_proposals(path: str | Path, proposals: Iterable[Proposal]) -> int:
     ]
     if broken:
         raise InputError(f"{path}: not applied, the proposals would break the rubric's own examples: " + "; ".join(broken))
-    path.write_text(new_text, encoding="utf-8")
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + new_text.encode("utf-8"))
     return n
 
 
@@ -471,5 +557,9 @@ def format_report(report: SuggestReport, *, applied: int | None = None) -> str:
     if applied is None:
         lines.append("nothing written; rerun with --apply to add the ✓ proposals to the rubric file")
     else:
-        lines.append(f"wrote {applied} proposals to {report.source}")
+        lines.append(
+            f"wrote {applied} proposal{'s' * (applied != 1)} to {report.source}"
+            if applied
+            else "nothing written: no accepted proposal to add"
+        )
     return "\n".join(lines)

@@ -506,3 +506,56 @@ def test_a_run_that_graded_nothing_does_not_lock_its_out_folder(tmp_path: Path) 
         run([path], out, encoding="utf-8")
     run([path], out)
     assert len(results(out)) == len(ROWS)
+
+
+# --------------------------------------------------------------------------- JSONL values that are not text
+
+
+@pytest.mark.parametrize(
+    ("answer", "got"),
+    [
+        (42, "the number 42"),
+        (3.5, "the number 3.5"),
+        (["a", "b"], "a list"),
+        ({"text": GOOD}, "an object"),
+        (None, "null"),
+        (True, "true/false"),
+    ],
+)
+def test_jsonl_answer_that_is_not_a_string_is_a_bad_row(tmp_path: Path, answer: object, got: str) -> None:
+    # Regression: `"answer": 42` was graded as the text "42".
+    inp = tmp_path / "c.jsonl"
+    lines = [
+        {"student_id": "s1", "question_id": "dropout-mini", "answer": GOOD},
+        {"student_id": "s2", "question_id": "dropout-mini", "answer": answer},
+        {"student_id": 1003, "question_id": "dropout-mini", "answer": ZH},  # a numeric student id is read as text
+    ]
+    inp.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), encoding="utf-8")
+    out = tmp_path / "out"
+    summary = run([inp], out)
+    assert summary.exit_code == 3  # type: ignore[attr-defined]
+    assert sorted(scores(out)) == [("1003", "dropout-mini"), ("s1", "dropout-mini")]
+    [err] = errors(out)
+    assert (err["row"], err["student_id"], err["question_id"], err["error"], err["graded"]) == (
+        "2",
+        "s2",
+        "dropout-mini",
+        "malformed",
+        "no",
+    )
+    assert err["reason"] == f"answer is not a string (got {got})"
+
+
+def test_jsonl_ids_may_be_numbers_but_not_lists(tmp_path: Path) -> None:
+    inp = tmp_path / "c.jsonl"
+    lines = [
+        {"student": 7, "question": 12, "answer": GOOD},  # numbers: text "7", "12" (then an unknown question)
+        {"student": 7.0, "question": "dropout-mini", "answer": GOOD},  # 7.0 reads as "7", like a spreadsheet cell
+        {"student": ["s"], "question": "dropout-mini", "answer": GOOD},
+        {"question": "dropout-mini", "answer": GOOD},  # no student key: missing, as before
+    ]
+    inp.write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+    rows = list(read_rows(inp))
+    assert [(r.student_id, r.question_id, r.problem) for r in rows[:2]] == [("7", "12", None), ("7", "dropout-mini", None)]
+    assert rows[2].problem == ("malformed", "student is not a string or number (got a list)")
+    assert rows[3].problem is None and rows[3].student_id == ""

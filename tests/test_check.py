@@ -404,6 +404,23 @@ def test_plugin_rubrics_option_and_strict_warnings(pytester: pytest.Pytester) ->
     strict.stdout.fnmatch_lines(glob_lines("*[point-uncovered] key point 'remedy' is met by no example*"))
 
 
+def test_plugin_rubrics_outside_the_project_keep_its_rootdir_and_config(pytester: pytest.Pytester) -> None:
+    # Regression: pytest took `--rubrics DIR` for a test path before the plugin was loaded, so a DIR
+    # outside the project moved rootdir to the common parent and dropped the project's config:
+    # `norecursedirs` was ignored and the project's fixture rubrics were collected too.
+    pytester.makeini("[pytest]\nnorecursedirs = data\n")
+    (pytester.path / "data").mkdir()
+    shutil.copy(BROKEN / "schema-error.yaml", pytester.path / "data")
+    pytester.makepyfile("def test_ok():\n    assert True\n")
+    outside = pytester.path.parent / f"{pytester.path.name}-extbank"
+    outside.mkdir()
+    shutil.copy(GOOD / "dropout.yaml", outside)
+    result = pytester.runpytest("--rubrics", str(outside), "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines([f"rootdir: {pytester.path}", "configfile: tox.ini"])
+    result.assert_outcomes(passed=6)  # test_ok + dropout's rubric and 4 examples; nothing from data/
+    assert "schema-error" not in result.stdout.str()
+
+
 def test_plugin_leaves_ordinary_yaml_and_tests_alone(pytester: pytest.Pytester) -> None:
     pytester.makefile(".yaml", config="key: value\nkey_points_like: 1\n")
     pytester.makepyfile("def test_ok():\n    assert True\n")

@@ -109,3 +109,26 @@ def test_list_unknown_tag_names_the_tags() -> None:
     code, out = run("list", "--tag", "nosuch")
     assert code == 2
     assert "no question has the tag 'nosuch'; tags in this bank: regularization" in out
+
+
+# --------------------------------------------------------------------------- stdout closed early (`| head -1`)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["check", "--list-codes"],  # printed `Error: [Errno 32] Broken pipe` and exited 2
+        ["list", "--bank", str(CORE)],  # exited 1 (rich's own broken-pipe exit)
+        ["check", "--format", "json", str(CORE)],  # exited 0 or 1 depending on when the pipe closed
+        ["grade", "dropout-mini", "--bank", str(CORE), "--answer", "Dropout randomly drops units."],
+        ["--help"],
+    ],
+    ids=["check-list-codes", "list", "check-json", "grade", "help"],
+)
+def test_closed_stdout_exits_141_quietly(args: list[str]) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "grader", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader goes away before the first write, as `head -1` does after one line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141
+    assert err == ""  # no `Broken pipe`, no `Exception ignored`, no traceback

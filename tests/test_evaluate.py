@@ -39,6 +39,10 @@ def test_qwk_by_hand() -> None:
     assert qwk([0, 1, 2, 3], [0, 1, 2, 2], 0, 3) == pytest.approx(7 / 8)
     assert qwk([1, 2, 3], [1, 2, 3], 0, 3) == pytest.approx(1.0)
     assert qwk([2, 2], [2, 2], 0, 3) is None  # no variance anywhere: undefined, not 1 or 0
+    # Regression: these gave 0.0, which read as "no agreement" and entered the mean QWK.
+    assert qwk([1], [3], 0, 3) is None  # a single answer
+    assert qwk([2, 2, 2], [1, 2, 3], 0, 3) == 0.0  # one rater constant: no agreement beyond chance
+    assert qwk([1, 2, 3], [0, 0, 0], 0, 3) == 0.0  # a rubric that scores everything alike is not informative
 
 
 def test_correlations_and_errors_by_hand() -> None:
@@ -93,6 +97,28 @@ def test_evaluate_per_question_overall_human_and_worst() -> None:
     worst = report.worst[0]
     assert (worst.rubric_id, worst.human, worst.machine) == ("fruit", 1.0, 3.0)
     assert any(line.startswith("+ plum") and "plums" in line for line in worst.breakdown)
+
+
+def test_undefined_qwk_shows_a_dash_and_stays_out_of_the_mean(tmp_path: Path) -> None:
+    # Regression: a question with one answer showed QWK 0.000 and that 0 entered the mean over questions.
+    data = tmp_path / "d.csv"
+    tree_rows = [line for line in GRADED.read_text(encoding="utf-8").splitlines() if line.startswith("tree-zh")]
+    data.write_text(
+        "question_id,answer_id,student_answer,score,score2\nfruit,a9,I like plums and apples.,1,\n" + "\n".join(tree_rows) + "\n"
+    )
+    report = evaluate(read_graded(data), load_bank(BANK))
+    by_q = {q.question_id: q for q in report.questions}
+    assert by_q["fruit"].n == 1 and by_q["fruit"].machine.qwk is None
+    tree_qwk = by_q["tree-zh"].machine.qwk
+    assert tree_qwk is not None and report.mean_qwk == pytest.approx(tree_qwk)
+    assert report.qwk_undefined == ["fruit"]
+    code, out = run("eval", str(data))
+    assert code == 0, out
+    fruit_line = next(line for line in out.splitlines() if line.startswith("fruit "))
+    assert fruit_line.split()[3] == "—"  # question, rubric, n, QWK
+    assert f"mean QWK over questions: {tree_qwk:.3f} (over 1 of 2 questions; 1 excluded" in out and ": fruit)" in out
+    code, out = run("eval", str(data), "--format", "json")
+    assert json.loads(out)["qwk_undefined"] == ["fruit"]
 
 
 def test_unknown_questions_are_skipped_and_counted(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from grader.history import (
     Attempt,
     HistoryError,
     HistoryLockedError,
+    HistoryMissingError,
     PointRecord,
     default_db_path,
     open_history,
@@ -405,5 +406,31 @@ def test_progress_command(tmp_path: Path) -> None:
     bad.write_text("not a database")
     res = runner.invoke(main, ["progress", "--db", str(bad)])
     assert res.exit_code == 2 and "damaged" in res.output and "Traceback" not in res.output
-    res = runner.invoke(main, ["progress", "--db", str(tmp_path / "empty.sqlite3"), "--lang", "en"])
+    empty = tmp_path / "empty.sqlite3"
+    open_history(empty).close()  # a history with no attempts yet (as `grader practice` leaves after quitting at once)
+    res = runner.invoke(main, ["progress", "--db", str(empty), "--lang", "en"])
     assert res.exit_code == 0 and "No practice yet" in res.output
+
+
+@pytest.mark.parametrize("export", [False, True])
+def test_progress_reads_only_and_creates_nothing(tmp_path: Path, export: bool) -> None:
+    # Regression: `grader progress --db /nonexistent/dir/h.db` created the folders and an empty database.
+    db = tmp_path / "no" / "such" / "dir" / "h.db"
+    args = ["progress", "--db", str(db), "--lang", "en"] + (["--export", str(tmp_path / "out.csv")] if export else [])
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 2, res.output
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: the practice history {db} does not exist"), res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no folder, no database, no export
+    with pytest.raises(HistoryMissingError):
+        open_history(tmp_path / "h.db", create=False)
+    assert not (tmp_path / "h.db").exists()
+
+
+def test_practice_still_creates_the_history(tmp_path: Path) -> None:
+    db = tmp_path / "new" / "dir" / "h.db"
+    res = CliRunner().invoke(main, ["practice", "--bank", str(BANK), "--question", "dropout-basics", "--db", str(db)], input="dropout\n")
+    assert res.exit_code == 0, res.output
+    assert db.exists()
+    res = CliRunner().invoke(main, ["progress", "--db", str(db), "--lang", "en"])
+    assert res.exit_code == 0 and "dropout-basics" in res.output

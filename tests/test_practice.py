@@ -241,6 +241,35 @@ def test_piped_stdin_grades_one_answer_and_exits(tmp_path: Path) -> None:
         assert [a.percent for a in h.attempts()] == [40]
 
 
+@pytest.mark.parametrize(
+    ("answer", "lang", "expected", "unexpected"),
+    [
+        # No --lang: the question box follows the answer's language, like the feedback below it.
+        (
+            "训练时随机丢弃神经元",
+            None,
+            ["题目 1 · dropout-basics", "Dropout 有什么作用？", "得分: 40 / 100"],
+            ["Question", "What does dropout do"],
+        ),
+        (PARTIAL_EN, None, ["Question 1 · dropout-basics", "What does dropout do", "Score: 40 / 100"], ["题目", "有什么作用"]),
+        # --lang wins over the answer's language, for the question and the feedback alike.
+        ("训练时随机丢弃神经元", "en", ["Question 1 · dropout-basics", "What does dropout do", "Score: 40 / 100"], ["题目", "得分"]),
+    ],
+    ids=["zh-answer", "en-answer", "zh-answer-lang-en"],
+)
+def test_piped_stdin_shows_no_prompt_and_one_language(
+    tmp_path: Path, answer: str, lang: str | None, expected: list[str], unexpected: list[str]
+) -> None:
+    # Regression: a piped answer still printed "Type your answer; finish with an empty line…", and the
+    # question box was in the locale's language (English) while the feedback followed a Chinese answer.
+    args = ["practice", "--tag", "regularization", "--db", str(tmp_path / "h.sqlite3")] + (["--lang", lang] if lang else [])
+    proc = subprocess.run(grader_cmd(*args), input=answer + "\n", capture_output=True, text=True, env=run_env(tmp_path), timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "Type your answer" not in proc.stdout and "输入你的回答" not in proc.stdout
+    assert all(text in proc.stdout for text in expected), proc.stdout
+    assert not any(text in proc.stdout for text in unexpected), proc.stdout
+
+
 def test_piped_stdin_uses_the_data_folder_and_rejects_empty_answers(tmp_path: Path) -> None:
     env = run_env(tmp_path)
     proc = subprocess.run(
