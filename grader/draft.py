@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
+from pathlib import PurePath
 from typing import Any
 
 import yaml
@@ -58,6 +59,12 @@ _VERDICTS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("verdict-no", ("不可以", "不能", "不行", "否", "不是", "no", "not necessarily", "not always", "cannot", "can't"), "verdict-yes"),
     ("verdict-yes", ("可以", "能", "是", "是的", "yes", "can"), "verdict-no"),
 )
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
 EN_STOP = frozenset(
     [
         "a",
@@ -205,11 +212,50 @@ _VAGUE_EN = frozenset(
         "instance",
     ]
 )
+# Common English words that never earn a point, whatever their length: function words and
+# prepositions (the NLTK/Snowball English stop list and a few more) and generic verbs that
+# describe nothing by themselves (turn, scale, use, make, happen …). Inflected forms count too
+# (`_en_common`): "turned", "scales", "happens".
+_EN_COMMON = frozenset(
+    _words(
+        """
+    i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she her
+    hers herself it its itself they them their theirs themselves what which who whom whose this that
+    these those am is are was were be been being have has had having do does did doing done a an the
+    and but if or because as until while of at by for with about against between into through during
+    before after above below to from up down in out on off over under again further then once here
+    there when where why how all any both each few more most other some such no nor not only own same
+    so than too very can will just should now also still even ever every either neither rather quite
+    much many often always never sometimes usually well really maybe perhaps already yet within
+    without across along among amongst around behind beyond despite except inside outside since
+    toward towards upon onto via per unlike throughout whereas whether though although however
+    therefore thus hence instead otherwise meanwhile whenever wherever whatever whichever whoever
+    anyway besides next last first second third etc
+    be go goes went gone going get got gotten make made use turn scale happen act do keep kept take
+    took taken give gave given put set show shown help work run ran let call try become became seem
+    leave left hold held bring brought begin began begun start mean meant say said tell told know
+    knew known think thought guess want need like look see saw seen feel felt lead led come came
+    cause allow involve perform affect occur consider remain follow include contain provide produce
+    require create result end apply applied enable ensure deal handle matter thing things stuff way
+    ways something anything everything nothing someone somebody lot lots bit kind sort type part sure
+    """
+    )
+)
 MAX_TERMS = 4
 
 
-def _words(text: str) -> list[str]:
-    return text.split()
+def _en_common(word: str) -> bool:
+    """Whether an English word, or its base form (turned -> turn, scales -> scale, happening ->
+    happen, applies -> apply, running -> run), is a common word that never earns a point."""
+    w = word.lower()
+    forms = {w}
+    for suffix, repl in (("ies", "y"), ("ied", "y"), ("es", ""), ("s", ""), ("ed", ""), ("ed", "e"), ("d", ""), ("ing", ""), ("ing", "e")):
+        if w.endswith(suffix) and len(w) - len(suffix) >= 2:
+            base = w[: len(w) - len(suffix)] + repl
+            forms.add(base)
+            if len(base) >= 3 and base[-1] == base[-2] and suffix in ("ed", "ing"):
+                forms.add(base[:-1])  # running -> run, stopped -> stop
+    return bool(forms & _EN_COMMON)
 
 
 # Glossary concepts too common to earn a point alone, and never a pair with another common one:
@@ -391,6 +437,8 @@ class DraftPoint:
 
 
 def _pieces(reference: str) -> list[str]:
+    """The reference's clauses in order; a Chinese sentence's heading ("链表：…") is joined to its
+    first clause, never to the sentence before."""
     text = _LIST_MARK.sub("\n", reference)
     parts: list[str] = []
     sentences = [s.strip(" \t\n。；;！？!?.,，") for s in _SENTENCE.split(text)]
@@ -398,6 +446,9 @@ def _pieces(reference: str) -> list[str]:
     for sentence in sentences:
         if _CJK.search(sentence):
             pieces = _CLAUSE_ZH.split(sentence)
+            head = re.match(r"\s*([^，,：:]{1,8})[：:]\s*", sentence)
+            if head and len(pieces) >= 2 and _verdict(head.group(1)) is None:
+                pieces = [head.group(1) + "：" + pieces[1], *pieces[2:]]
         else:
             # English sentences are points of their own; a one-sentence reference splits at its clauses.
             pieces = _CLAUSE_EN.split(sentence) if len(sentences) > 1 else _CLAUSE_EN_FINE.split(sentence)
@@ -431,7 +482,9 @@ def split_clauses(reference: str, *, max_points: int = 8) -> list[str]:
     else:
         for p in _pieces(reference):
             joiner = "，" if _CJK.search(p) else ", "
-            if merged and _size(p) < 6 and not (len(merged) == 1 and _verdict(merged[0]) is not None):
+            if merged and _predicate_fragment(p) and _verdict(merged[-1]) is None:
+                merged[-1] = merged[-1] + joiner + p  # "插入和删除要移动元素，是 O(n)": the O(n) is said of that clause
+            elif merged and _size(p) < 6 and not (len(merged) == 1 and _verdict(merged[0]) is not None):
                 merged[-1] = merged[-1] + joiner + p
             elif merged and not _CJK.search(p) and len(merged[-1].split()) < 3 and _verdict(merged[-1]) is None:
                 merged[-1] = merged[-1] + joiner + p
@@ -443,6 +496,16 @@ def split_clauses(reference: str, *, max_points: int = 8) -> list[str]:
         sep = "，" if _CJK.search(merged[i]) else "; "
         merged[i : i + 2] = [merged[i] + sep + merged[i + 1]]
     return merged
+
+
+def _predicate_fragment(piece: str) -> bool:
+    """A Chinese piece that is only a predicate with no subject of its own ("是 O(n)", "均为O(1)"):
+    nothing but function words around a formula. It belongs to the clause before it."""
+    norm = normalize_text(piece)
+    if not _FORMULA.search(norm):
+        return False
+    rest = _ZH_FUNCTION.sub("", _FORMULA.sub("", norm)).replace("均", "")
+    return not re.search(r"[\u4e00-\u9fffa-z]", rest)
 
 
 def _verdict(clause: str) -> tuple[str, tuple[str, ...], str] | None:
@@ -545,7 +608,13 @@ def key_concepts(clause: str, *, limit: int = MAX_TERMS, question: str = "", ref
                 seg = seg.rstrip("不没未非无")
                 if seg and 2 <= len(seg) <= 8 and seg not in _NEG_ZH and at >= 0:
                     found.append(Concept(text=seg, start=at))
-        elif w not in EN_STOP and w not in _VAGUE_EN and (len(w) >= 4 or any(ch.isdigit() for ch in w)) and not w.isdigit():
+        elif (
+            w not in EN_STOP
+            and w not in _VAGUE_EN
+            and not _en_common(w)
+            and (len(w) >= 4 or any(ch.isdigit() for ch in w))
+            and not w.isdigit()
+        ):
             found.append(Concept(text=w, start=m.start()))
     # A negation right before a term belongs to it: 不支持随机访问 must not match 支持随机访问.
     for c in found:
@@ -645,8 +714,22 @@ def _point_id(clause: str, concepts: Sequence[Concept], used: set[str], index: i
 
 
 def _slug(text: str) -> str:
+    """The default id: the question's first English content words ("dropout-do"), else (a Chinese
+    question: no readable slug without pinyin) ``draft-`` and a hash of the question."""
     words = [w for w in _EN_WORD.findall(normalize_text(text)) if w not in EN_STOP][:5]
-    return "-".join(words)[:48].strip("-") or "draft-" + hashlib.sha1(text.encode()).hexdigest()[:8]
+    slug = re.sub(r"[^a-z0-9_]+", "-", "-".join(words))[:48].strip("-_")
+    return slug or "draft-" + hashlib.sha1(text.encode()).hexdigest()[:8]
+
+
+def id_for_file(path: str | PurePath | None) -> str | None:
+    """The rubric id a draft written to `path` should have: the file's stem (rubrics/lists.yaml ->
+    lists), so that `grader check` finds id and file name agreeing; None without a path, or when
+    the stem has no letter or digit to make an id of."""
+    if path is None:
+        return None
+    stem = PurePath(path).stem
+    slug = re.sub(r"[^a-z0-9_]+", "-", stem.lower()).strip("-_")
+    return slug or None
 
 
 _ZH_NUM = {"一": 1, "两": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
@@ -745,18 +828,67 @@ def _topic_exclusions(clause: str, topics: list[tuple[str, GlossaryEntry]]) -> l
     return sorted(p for p in others if not any(p in m for m in mine))
 
 
-def _build_point(clause: str, concepts: list[Concept], pid: str, *, with_partial: bool) -> DraftPoint:
+PAIR_GAP = {"zh": 16, "en": 40}
+"""How far (normalised characters) a shared formula may stand after its clause's subject."""
+PAIR_GAP_BEFORE = 12
+"""How far a shared formula may stand before the subject ("O(1) insertion", "O(1)的插入"), with no comma between."""
+
+
+def _partners(concepts: Sequence[Concept]) -> list[Concept]:
+    """The subject or operation a shared formula belongs to (查找 in 查找是 O(n), 下标 in 按下标取元素是 O(1)):
+    the clause's first terms, in reading order, that the question does not give away."""
+    cands = [c for c in concepts if c.kind != "formula" and c.salience >= 1.0 and (c.core or c.text) not in COMMON_WORDS]
+    return sorted(cands, key=lambda c: c.start)[:2]
+
+
+def formula_pair_regex(formula: str, partner: Concept) -> str:
+    """A regex for `formula` said of `partner` (查找是 O(n), "insertion is O(1)", "O(1) insertion"):
+    the partner (any of its synonyms) then the formula in one sentence with no other big-O between,
+    or the formula right before the partner with no comma between. A formula that several clauses
+    share (顺序表 按下标 O(1), 链表 插入 O(1)) then earns only the clause it is said of."""
+    alts = []
+    for phrase in dict.fromkeys(normalize_text(a) for a in (partner.alternatives or [partner.text])):
+        if not phrase:
+            continue
+        if _CJK.search(phrase):
+            alts.append(re.escape(phrase))
+        else:
+            words = [re.escape(w) for w in re.split(r"[\s-]+", phrase) if w]
+            alts.append(r"(?<![a-z0-9])" + r"[\s-]*".join(words) + r"[a-z]*")
+    subject = "(?:" + "|".join(sorted(alts, key=len, reverse=True)) + ")"
+    gap = PAIR_GAP["zh" if _CJK.search(partner.text) else "en"]
+    f = formula_regex(formula)
+    return rf"{subject}(?:(?!o\s*\()[^.。;!?\n]){{0,{gap}}}?{f}|{f}[^,.。;!?\n]{{0,{PAIR_GAP_BEFORE}}}?{subject}"
+
+
+def _formula_pairs(f: Concept, concepts: Sequence[Concept]) -> list[Any]:
+    return [{"regex": formula_pair_regex(f.text, c)} for c in _partners(concepts)]
+
+
+def _shared_formulas(clause_concepts: Sequence[Sequence[Concept]]) -> frozenset[str]:
+    """Formulas that more than one clause states (O(1) for 顺序表's indexing and 链表's insertion):
+    no standalone rule for any of them, or one "O(1)" in an answer would earn every such point."""
+    seen: dict[str, int] = {}
+    for concepts in clause_concepts:
+        for f in {c.text for c in concepts if c.kind == "formula"}:
+            seen[f] = seen.get(f, 0) + 1
+    return frozenset(f for f, n in seen.items() if n >= 2)
+
+
+def _build_point(clause: str, concepts: list[Concept], pid: str, *, with_partial: bool, shared: frozenset[str] = frozenset()) -> DraftPoint:
     """A point earned by its defining idea: a formula, a specific term that carries the clause
-    alone, or two of its top terms together (never two common words); other specific terms earn
-    partial credit (weighted scoring only)."""
+    alone, or two of its top terms together (never two common words); a formula other clauses
+    also state earns only together with its clause's subject; other specific terms earn partial
+    credit (weighted scoring only)."""
     p = DraftPoint(id=pid, clause=clause, concepts=concepts)
     keen = [c for c in concepts if not _generic(c)]
-    singles = [c for c in concepts if _defining(c, keen)]
+    bare = [c for c in concepts if c.kind == "formula" and c.text in shared]
+    singles = [c for c in concepts if _defining(c, keen) and c not in bare]
     known = any(c.entry is not None or c.kind == "formula" for c in singles)
     if known:
         # A known concept (glossary term, formula) is the idea: no literal word alone besides it.
         singles = [c for c in singles if c.entry is not None or c.kind == "formula"]
-    p.rule = [_concept_rule(c) for c in singles]
+    p.rule = [_concept_rule(c) for c in singles] + [r for f in bare for r in _formula_pairs(f, concepts)]
     # Terms the question gives away pair only when the clause has too few of its own.
     own = [c for c in concepts if c.kind != "formula" and c.salience >= 1.0]
     top = (own if len(own) >= 2 else [c for c in concepts if c.kind != "formula"])[:3]
@@ -775,11 +907,13 @@ def _build_point(clause: str, concepts: list[Concept], pid: str, *, with_partial
             if rule not in p.rule:
                 p.rule.append(rule)
     if not p.rule:
-        # Nothing specific: the two best terms together, or the only one.
-        p.rule = [_all(top[:2], clause)] if len(top) >= 2 else [_concept_rule(concepts[0])]
+        # Nothing specific: the two best terms together, or the only one (never a shared formula
+        # alone: "是 O(n)" is no point of its own).
+        lone = [c for c in concepts if c not in bare]
+        p.rule = [_all(top[:2], clause)] if len(top) >= 2 else [_concept_rule(lone[0])] if lone else []
         p.review.append("only common words here: check this point is worth a mark")
     if with_partial:
-        p.partial = [_concept_rule(c) for c in keen if c not in singles and c.salience >= 2.0][:2]
+        p.partial = [_concept_rule(c) for c in keen if c not in singles and c not in bare and c.salience >= 2.0][:2]
     return p
 
 
@@ -811,6 +945,8 @@ def draft_rubric(
     terms: dict[str, list[str]] = {}
     topics = _topics(reference)
     misconceptions: list[dict[str, Any]] = []
+    clause_concepts = [key_concepts(c, question=question, reference=reference) for c in clauses]
+    shared = _shared_formulas(clause_concepts)
     for i, clause in enumerate(clauses):
         if i == 0 and verdict is not None:
             key, _, opposite = verdict
@@ -834,31 +970,86 @@ def draft_rubric(
                 }
             )
             continue
-        concepts = key_concepts(clause, question=question, reference=reference)
+        concepts = clause_concepts[i]
         if not concepts and len(clauses) > 1:
             continue  # nothing but function words ("在这种情况下"): no key point
         if not concepts:
             concepts = [Concept(text=_literal_prefix(normalize_text(clause)), start=0, salience=1.0)]
-        p = _build_point(clause, concepts, _point_id(clause, concepts, used, i), with_partial=not count_table)
+        p = _build_point(clause, concepts, _point_id(clause, concepts, used, i), with_partial=not count_table, shared=shared)
+        if not p.rule and len(clauses) > 1:
+            continue  # only a formula other clauses state, with no subject: no point of its own
         p.exclude = _topic_exclusions(clause, topics)
         for c in concepts:
             if len(c.alternatives) > 1:
                 terms.setdefault(c.bundle, list(dict.fromkeys(c.alternatives)))
         points.append(p)
     _drop_non_answer_rules(question, reference, lang, points, terms)
-    if verdict is not None:
-        points[0].weight = round(VERDICT_SHARE * (len(points) - 1), 2)
-    scoring = None
-    if n is not None and len(points) > n and verdict is None:
-        # "Name three ...": any n of the points earn full marks, as ASAP-style rules count them.
-        scoring = {"mode": "count", "table": [round(max_score * k / n, 4) for k in range(n + 1)]}
-    elif count_table and CONCAVE is not None:
-        k = len(points)
-        scoring = {"mode": "count", "table": [round(max_score * (i / k) ** CONCAVE, 1) for i in range(k)] + [max_score]}
     extra = {"misconceptions": misconceptions} if misconceptions else {}
-    rubric = _fit_reference(question, reference, lang, rid, max_score, points, terms, scoring, extra)
-    examples = _examples(question, reference, lang, max_score, rubric, verdict)
-    return _emit(rubric, points, lang, scoring, examples)
+    # Self-check: run `grader check`'s structure checks on the draft; an alternative that still
+    # earns two points is dropped (its point keeps a pair of terms), then the draft is rebuilt.
+    text = ""
+    for attempt in range(SELF_CHECK_ROUNDS + 2):
+        if verdict is not None:
+            points[0].weight = round(VERDICT_SHARE * (len(points) - 1), 2)
+        scoring = _scoring(points, n, verdict is not None, count_table, max_score)
+        rubric = _fit_reference(question, reference, lang, rid, max_score, points, terms, scoring, extra, shared)
+        examples = _examples(question, reference, lang, max_score, rubric, verdict)
+        text = _emit(rubric, points, lang, scoring, examples)
+        clashes = _shared_alternatives(text)
+        if not clashes or attempt > SELF_CHECK_ROUNDS:
+            break
+        # The last round drops what still clashes without pairing anything new.
+        _unshare(points, clashes, shared, last=attempt == SELF_CHECK_ROUNDS)
+    return text
+
+
+SELF_CHECK_ROUNDS = 3
+
+
+def _scoring(points: Sequence[DraftPoint], n: int | None, has_verdict: bool, count_table: bool, max_score: float) -> dict[str, Any] | None:
+    if n is not None and len(points) > n and not has_verdict:
+        # "Name three ...": any n of the points earn full marks, as ASAP-style rules count them.
+        return {"mode": "count", "table": [round(max_score * k / n, 4) for k in range(n + 1)]}
+    if count_table and CONCAVE is not None:
+        k = len(points)
+        return {"mode": "count", "table": [round(max_score * (i / k) ** CONCAVE, 1) for i in range(k)] + [max_score]}
+    return None
+
+
+def _shared_alternatives(text: str) -> list[tuple[int, int]]:
+    """(key point index, rule index) of each alternative `grader check` finds earning a second key point."""
+    from .check import check_structure, parse_for_check
+
+    out = []
+    for f in check_structure(parse_for_check(text, source="<draft>")):
+        m = re.fullmatch(r"key_points\[(\d+)\]\.match\[(\d+)\]", f.field or "")
+        if f.code == "shared-alternative" and m:
+            out.append((int(m.group(1)), int(m.group(2))))
+    return out
+
+
+def _unshare(points: list[DraftPoint], clashes: Sequence[tuple[int, int]], shared: frozenset[str], *, last: bool) -> None:
+    """Drop each shared alternative from the later of its two points; a point left with no rule
+    gets its formula paired with its subject, or two of its terms together, or (in the last
+    round, or with nothing to pair) is removed."""
+    by_point: dict[int, set[int]] = {}
+    for i, j in clashes:
+        by_point.setdefault(i, set()).add(j)
+    for i in sorted(by_point, reverse=True):
+        p = points[i]
+        p.rule = [r for j, r in enumerate(p.rule) if j not in by_point[i]]
+        if "a rule another point also has was dropped" not in p.review:
+            p.review.append("a rule another point also has was dropped")
+        if p.rule:
+            continue
+        if not last:
+            formulas = [c for c in p.concepts if c.kind == "formula"]
+            words = [c for c in p.concepts if c.kind != "formula"]
+            p.rule = [r for f in formulas for r in _formula_pairs(f, p.concepts)]
+            if not p.rule and len(words) >= 2 and not (_generic(words[0]) and _generic(words[1])):
+                p.rule = [_all(words[:2], p.clause)]
+        if not p.rule and len(points) > 1:
+            points.pop(i)
 
 
 _DONT_KNOW = {"zh": "不知道", "en": "I don't know."}
@@ -938,9 +1129,10 @@ def _fit_reference(
     terms: dict[str, list[str]],
     scoring: dict[str, Any] | None,
     extra: dict[str, Any],
+    shared: frozenset[str] = frozenset(),
 ) -> Rubric:
     """Simplify the rules of every point the reference does not earn, until it earns them all
-    (never with a rule the question or "I don't know" earns)."""
+    (never with a rule the question or "I don't know" earns, nor a formula other points share alone)."""
 
     def build() -> Rubric:
         _dedupe(points, terms)
@@ -976,7 +1168,18 @@ def _fit_reference(
                 ]
                 kept = [r for r in pairs if honest(r)][:2]
             if not kept:
-                kept = [_concept_rule(c) for c in p.concepts if not _generic(c) and honest(_concept_rule(c))][:1]
+                kept = [
+                    r for c in p.concepts if c.kind == "formula" and c.text in shared for r in _formula_pairs(c, p.concepts) if honest(r)
+                ][:2]
+            if not kept:
+                lone = [
+                    c
+                    for c in p.concepts
+                    if not _generic(c)
+                    and not (c.kind == "formula" and c.text in shared)
+                    and (c.entry is not None or c.text not in _EVERYDAY_EN)
+                ]
+                kept = [_concept_rule(c) for c in lone if honest(_concept_rule(c))][:1]
             if kept:
                 p.rule = kept[:3]
                 p.partial = [r for r in p.partial if r not in p.rule]
@@ -1000,12 +1203,17 @@ def _dedupe(points: list[DraftPoint], terms: dict[str, list[str]]) -> None:
         for rule in p.rule:
             if isinstance(rule, str):
                 phrases = {_stem(x) for x in (terms.get(rule[1:], [rule]) if rule.startswith("$") else [rule])}
-                if phrases & owned:
-                    continue
-                owned |= phrases
+            elif isinstance(rule, dict) and "regex" in rule:
+                phrases = {"regex:" + rule["regex"]}
+            else:
+                phrases = set()
+            if phrases & owned:
+                continue
+            owned |= phrases
             keep.append(rule)
-        if not keep and len(p.concepts) >= 2:
-            keep = [_all(p.concepts[:2], p.clause)]
+        words = [c for c in p.concepts if c.kind != "formula"]
+        if not keep and len(words) >= 2:
+            keep = [_all(words[:2], p.clause)]
         if keep:
             p.rule = keep
 

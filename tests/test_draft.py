@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from click.testing import CliRunner
 from grader import grade, load_rubric, parse_rubric
 from grader.check import run_check
 from grader.cli import main
-from grader.draft import asked_count, draft_rubric, glossary, key_concepts, split_clauses
+from grader.draft import asked_count, draft_rubric, formula_regex, glossary, key_concepts, split_clauses
 from grader.rubric import Rubric
 
 CASES = [
@@ -376,3 +377,112 @@ def test_check_fails_a_lenient_draft(tmp_path: Path) -> None:
     assert any("What does dropout do?" in f.message or "example" in f.message for f in report.findings), [
         f.message for f in report.findings
     ]
+
+
+# --------------------------------------------------------------------------- new-user pass regressions
+# README's own example, the dropout answer with "during", and the id of a Chinese question: each
+# test below failed before the fix.
+
+README_Q = "简述顺序表和链表的特点"
+README_REF = (
+    "顺序表：存储空间连续，支持随机访问，按下标取元素是 O(1)，插入和删除要移动元素，是 O(n)。\n"
+    "链表：用指针连接，存储不连续，查找是 O(n)，插入和删除是 O(1)。\n"
+)
+
+
+def test_a_formula_several_clauses_state_is_paired_with_its_subject_and_the_draft_passes_check() -> None:
+    runner = CliRunner()
+    drafted = runner.invoke(main, ["draft", "-q", README_Q, "-r", README_REF])
+    assert drafted.exit_code == 0, drafted.output
+    checked = runner.invoke(main, ["check", "-"], input=drafted.output)
+    assert checked.exit_code == 0, checked.output
+    assert "shared-alternative" not in checked.output
+    rubric = parse_rubric(drafted.output, source="<draft>")
+    # No point is a bare O(1) / O(n), nor a fragment such as "是 O(n)".
+    bare = {formula_regex("o(1)"), formula_regex("o(n)")}
+    for kp in rubric.key_points:
+        assert not (kp.statement and kp.statement.get("zh").startswith("是")), kp.statement
+        assert not bare & {getattr(rule, "regex", None) for rule in [*kp.match, *kp.partial]}, kp.id
+    for answer in ("是 O(n)", "O(1)", "O(1)，O(n)", "不知道"):
+        assert grade(rubric, answer).score == 0, answer
+    # A correct half answer about 链表 earns the 链表 points only, never 顺序表's "按下标取元素是 O(1)".
+    result = grade(rubric, "链表查找是 O(n)，插入是 O(1)。")
+    met = {p.id for p in result.points if p.status == "met"}
+    statements = {kp.id: kp.statement.get("zh") if kp.statement else "" for kp in rubric.key_points}
+    assert {statements[i] for i in met} == {"查找是 O(n)", "插入和删除是 O(1)"}, met
+    assert grade(rubric, "顺序表按下标访问是O(1)，插入删除要移动元素，是O(n)。链表插入删除O(1)，查找O(n)。").percent >= 70
+    assert grade(rubric, README_REF).percent == 100
+
+
+def test_the_self_check_finds_an_alternative_two_points_share() -> None:
+    from grader.draft import _shared_alternatives
+
+    text = (
+        'id: "t"\nquestion: {zh: "q"}\nkey_points:\n'
+        '  - {id: a, statement: {zh: a}, match: [{regex: "o\\\\(1\\\\)"}, "随机访问"]}\n'
+        '  - {id: b, statement: {zh: b}, match: ["指针", {regex: "o\\\\(1\\\\)"}]}\n'
+    )
+    assert _shared_alternatives(text) == [(1, 1)]
+
+
+def test_the_self_check_pairs_or_removes_a_point_left_without_rules() -> None:
+    from grader.draft import DraftPoint, _unshare
+
+    bare = {"regex": formula_regex("o(1)")}
+    first = DraftPoint(id="a", clause="按下标取元素是 O(1)", concepts=key_concepts("按下标取元素是 O(1)"), rule=[bare])
+    second = DraftPoint(id="b", clause="插入和删除是 O(1)", concepts=key_concepts("插入和删除是 O(1)"), rule=[bare])
+    lone = DraftPoint(id="c", clause="O(1)", concepts=key_concepts("O(1)"), rule=[bare])
+    points = [first, second, lone]
+    _unshare(points, [(1, 0), (2, 0)], frozenset({"o(1)"}), last=False)
+    assert [p.id for p in points] == ["a", "b"]  # "O(1)" alone has no subject to pair with: no point
+    assert first.rule == [bare]
+    assert second.rule and bare not in second.rule
+    rubric = parse_rubric(
+        "id: t\nquestion: {zh: q}\nkey_points:\n  - {id: b, statement: {zh: b}, match: " + json.dumps(second.rule) + "}\n", source="<t>"
+    )
+    assert grade(rubric, "链表插入是 O(1)").score == 100 and grade(rubric, "按下标是 O(1)").score == 0
+
+
+ENGLISH_REF = (
+    "Dropout randomly zeroes activations during training, which acts as a regularizer and prevents co-adaptation of "
+    "neurons. At inference dropout is turned off and all neurons are used. Inverted dropout scales the kept "
+    "activations by 1/(1-p) during training."
+)
+
+
+def test_common_english_words_earn_no_point_alone_or_together() -> None:
+    rubric = _draft("What does dropout do?", ENGLISH_REF)
+    assert grade(rubric, "Something happens during the lecture.").score == 0
+    assert grade(rubric, "It scales things during setup, I guess units are turned on.").score <= 20
+    assert grade(rubric, ENGLISH_REF).score == 100
+    good = "During training dropout randomly zeroes some activations, a regularizer; at inference it is off. Inverted dropout scales by 1/(1-p)."
+    assert grade(rubric, good).score >= 70
+    from grader.draft import _en_common
+
+    for word in ("during", "turned", "scales", "happens", "using", "makes", "kept"):
+        assert _en_common(word), word
+    for word in ("regularizer", "inference", "activations", "dropout"):
+        assert not _en_common(word), word
+    # Every rule names a content term: no literal common word, alone or in an all: rule.
+    for kp in rubric.key_points:
+        for rule in kp.match:
+            parts = [rule] if isinstance(rule, str) else [c for c in getattr(rule, "all", None) or [] if isinstance(c, str)]
+            literal = [p for p in parts if not p.startswith("$")]
+            assert not any(_en_common(w) for p in literal for w in p.split()), (kp.id, rule)
+
+
+def test_the_id_defaults_to_the_output_files_stem(tmp_path: Path) -> None:
+    runner = CliRunner()
+    out = tmp_path / "rubrics" / "lists.yaml"
+    out.parent.mkdir()
+    result = runner.invoke(main, ["draft", "-q", README_Q, "-r", README_REF, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert load_rubric(out).id == "lists"
+    report = run_check([out])
+    assert not report.failed(strict=True), [f.message for f in report.findings]
+    # --id still wins; without -o a Chinese question gets draft-<hash>, an English one its words.
+    result = runner.invoke(main, ["draft", "-q", README_Q, "-r", README_REF, "--id", "mine", "-o", str(out)])
+    assert result.exit_code == 0 and load_rubric(out).id == "mine"
+    assert re.search(r'^id: "draft-[0-9a-f]{8}"$', runner.invoke(main, ["draft", "-q", README_Q, "-r", README_REF]).output, re.M)
+    assert '\nid: "dropout"\n' in runner.invoke(main, ["draft", "-q", "What does dropout do?", "-r", ENGLISH_REF]).output
+    assert "slug of the question" not in runner.invoke(main, ["draft", "--help"]).output
