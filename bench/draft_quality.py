@@ -32,7 +32,7 @@ from grader.rubric import Rubric, parse_rubric
 ROOT = Path(__file__).resolve().parent
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 sys.path.insert(0, str(ROOT))
-from trust import split  # noqa: E402  (the benchmarks' one dev/held-out split)
+from trust import ads_report  # noqa: E402  (the benchmarks' one ADS table and dev/held-out split)
 
 # English ML and CS questions (question, reference) for the leniency figure.
 EN_ML = [
@@ -84,18 +84,9 @@ def draft_dir(questions: dict[str, tuple[str, str]], prefix: str, lang: str, max
 
 
 def ads() -> None:
-    rows = read_graded(DATASETS / "chinese_ads" / "train.csv")
     with tempfile.TemporaryDirectory() as tmp:
         draft_dir(ads_questions(), "ads", "zh", 10, Path(tmp))
-        bank = load_bank(Path(tmp))
-        print("Chinese ADS — rubrics from `grader draft` alone, matcher only, scale 0..10")
-        for name, part in zip(("dev", "held-out", "all"), (*split(rows), rows), strict=True):
-            report = evaluate(part, bank, id_format="ads-{}", worst=0)
-            rs = [q.machine.pearson for q in report.questions if q.machine.pearson is not None]
-            print(
-                f"  {name:<9} n={report.n:<5} mean per-question r {sum(rs) / len(rs):.3f}   pooled r {report.overall.pearson:.3f}"
-                f"   mean QWK {report.mean_qwk:.3f}   pooled QWK {report.overall.qwk:.3f}"
-            )
+        ads_report(Path(tmp), "Chinese ADS — rubrics from `grader draft` alone, matcher only, scale 0..10", per_question=False)
 
 
 def asap() -> None:

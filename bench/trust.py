@@ -49,7 +49,7 @@ def asap() -> None:
             print(f"  human-human QWK (score vs score2): {'  '.join(f'{k:.3f}' for k in hh)}  mean {sum(hh) / len(hh):.3f}")
 
 
-def ads_report(bank_dir: Path, title: str) -> None:
+def ads_report(bank_dir: Path, title: str, *, per_question: bool = True) -> None:
     rows = read_graded(DATASETS / "chinese_ads" / "train.csv")
     bank = load_bank(bank_dir)
     print(title)
@@ -60,7 +60,7 @@ def ads_report(bank_dir: Path, title: str) -> None:
             f"  {name:<9} n={report.n:<5} mean per-question r {sum(rs) / len(rs):.3f}   pooled r {report.overall.pearson:.3f}"
             f"   mean QWK {report.mean_qwk:.3f}   pooled QWK {report.overall.qwk:.3f}"
         )
-        if name == "all":
+        if name == "all" and per_question:
             print("  per question r: " + "  ".join(f"{q.question_id} {q.machine.pearson or 0:.2f}" for q in report.questions))
 
 
