@@ -143,8 +143,7 @@ def detect_encoding(path: Path, evidence: int = 1 << 18) -> str:
             if n:
                 non_ascii += n
                 utf8_bad += len(_SURROGATE_RE.findall(data.decode("utf-8", errors="surrogateescape")))
-                found = _GB_CHAR_RE.findall(data)
-                gb_pairs += 2 * (len(found) - found.count(b""))
+                gb_pairs += 2 * sum(1 for pair in _GB_CHAR_RE.findall(data) if pair)
             if not chunk:
                 break
     if utf8_bad == 0:
@@ -388,10 +387,14 @@ def _read_xlsx(path: Path, src: int, columns: dict[str, str] | None) -> Iterator
         wb.close()
 
 
-def read_rows(path: Path, *, src: int = 0, encoding: str | None = None, columns: dict[str, str] | None = None) -> Iterator[Row]:
+def read_rows(
+    path: Path, *, src: int = 0, encoding: str | None = None, columns: dict[str, str] | None = None, detected: str | None = None
+) -> Iterator[Row]:
     """Stream the rows of one input file (CSV, TSV, JSONL or XLSX).
 
     Rows that cannot be read (ragged, undecodable, malformed) come back with `problem` set.
+    `encoding` is the user's (--encoding); else `detected`, when the caller already ran
+    `detect_encoding`, else it is detected here.
 
     Raises:
         InputError: the file is missing, empty, of an unknown format, or lacks a required column.
@@ -402,7 +405,7 @@ def read_rows(path: Path, *, src: int = 0, encoding: str | None = None, columns:
     if fmt == "xlsx":
         yield from _read_xlsx(path, src, columns)
         return
-    enc = encoding or detect_encoding(path)
+    enc = encoding or detected or detect_encoding(path)
     if fmt == "jsonl":
         yield from _read_jsonl(path, src, enc, columns, detected=encoding is None)
     else:
@@ -1033,12 +1036,11 @@ class _Run:
         self.summary = summary
         self.names = names
         self.questions = _KnownQuestions(bank)
-        self.versions = self.questions.versions
         self.cache: OrderedDict[bytes, tuple[str, Graded]] = OrderedDict()
         self.offsets: dict[bytes, int] = {}
+        """Dedupe key -> offset in results.jsonl of the line that holds its result."""
         self.raw_keys: dict[bytes, bytes] = {}
         """A hash of the answer as written -> its dedupe key: exact copies skip normalisation."""
-        """Dedupe key -> offset in results.jsonl of the line that holds its result."""
         self.pending: dict[bytes, list[tuple[Row, str]]] = {}
         self.batch: list[Task] = []
         self.batch_keys: list[bytes] = []
@@ -1048,9 +1050,6 @@ class _Run:
         self.judge: _JudgeRunner | None = None
         self.judging: dict[Future[GradeResult], tuple[bytes, bool]] = {}
         """Answers with the judge: future -> (dedupe key, truncated)."""
-
-    def question_problem(self, qid: str) -> str | None:
-        return self.questions.question_problem(qid)
 
     def write_error(self, row: Row, kind: str, reason: str, *, graded: bool, err_keys: set[tuple[int, int]]) -> None:
         key = (row.src, row.row)
@@ -1381,25 +1380,22 @@ def run_batch(opts: BatchOptions) -> BatchSummary:
             pool = ProcessPoolExecutor(
                 workers, mp_context=multiprocessing.get_context("fork"), initializer=_init_worker, initargs=(bank_arg,)
             )
-        for row in _all_rows(opts):
+        for row in _all_rows(opts, summary.encodings):
             summary.rows += 1
             key = (row.src, row.row)
             if key in done:
                 summary.resumed += 1
                 progress.advance(1)
                 continue
-            reason = _row_problem(run, row)
+            reason = _row_problem(run.questions, row)
             if reason is not None:
                 run.write_error(row, reason[0], reason[1], graded=False, err_keys=err_keys)
                 progress.advance(1)
                 continue
-            answer = row.answer
-            truncated = len(answer) > opts.max_chars
-            if truncated:
-                run.write_error(
-                    row, E_TOO_LONG, f"{len(answer)} characters; graded on the first {opts.max_chars}", graded=True, err_keys=err_keys
-                )
-                answer = answer[: opts.max_chars]
+            answer, too_long = _truncated(row.answer, opts.max_chars)
+            truncated = too_long is not None
+            if too_long is not None:
+                run.write_error(row, E_TOO_LONG, too_long, graded=True, err_keys=err_keys)
             rkey = _raw_key(row.question_id, answer, truncated)
             dkey = run.raw_keys.get(rkey)
             if dkey is None:
@@ -1450,7 +1446,7 @@ def run_batch(opts: BatchOptions) -> BatchSummary:
             pool.shutdown()
         if run.judge is not None:
             run.judge.close()
-    manifest["rubrics"] = {**manifest.get("rubrics", {}), **run.versions}
+    manifest["rubrics"] = {**manifest.get("rubrics", {}), **run.questions.versions}
     manifest["complete"] = True
     manifest["summary"] = {"rows": summary.rows, "failed": summary.failed, "errors": dict(summary.errors)}
     if run.judge is not None:
@@ -1479,21 +1475,29 @@ def run_batch(opts: BatchOptions) -> BatchSummary:
     return summary
 
 
-def _all_rows(opts: BatchOptions) -> Iterator[Row]:
+def _all_rows(opts: BatchOptions, encodings: dict[str, str]) -> Iterator[Row]:
+    """Every row of this shard; `encodings`: the encoding detected per file name (read once)."""
     for src, path in enumerate(opts.inputs):
-        for row in read_rows(path, src=src, encoding=opts.encoding, columns=opts.columns):
+        for row in read_rows(path, src=src, encoding=opts.encoding, columns=opts.columns, detected=encodings.get(path.name)):
             if opts.shard is None or shard_of(row, opts.shard[1]) == opts.shard[0] - 1:
                 yield row
 
 
-def _row_problem(run: _Run | _KnownQuestions, row: Row) -> tuple[str, str] | None:
+def _truncated(answer: str, max_chars: int) -> tuple[str, str | None]:
+    """(the answer as graded, the too_long reason or None): long answers are graded on their start."""
+    if len(answer) <= max_chars:
+        return answer, None
+    return answer[:max_chars], f"{len(answer)} characters; graded on the first {max_chars}"
+
+
+def _row_problem(known: _KnownQuestions, row: Row) -> tuple[str, str] | None:
     if row.problem is not None:
         return row.problem
     if not row.question_id:
         return (E_MISSING_QUESTION, "no question id")
     if not row.student_id:
         return (E_MISSING_STUDENT, "no student id")
-    why = run.question_problem(row.question_id)
+    why = known.question_problem(row.question_id)
     if why is not None:
         return (E_UNKNOWN_QUESTION, why)
     if not row.answer.strip():
@@ -1639,7 +1643,7 @@ def dry_run_batch(opts: BatchOptions) -> DryRunSummary:
 
     def planned() -> Iterator[tuple[Rubric, str]]:
         """(rubric, answer) of each distinct answer the run would grade, in input order."""
-        for row in _all_rows(opts):
+        for row in _all_rows(opts, s.encodings):
             s.rows += 1
             progress.advance(1)
             if (row.src, row.row) in done:
@@ -1656,11 +1660,10 @@ def dry_run_batch(opts: BatchOptions) -> DryRunSummary:
                     q.rows += 1
                     q.bad += 1
                 continue
-            answer = row.answer
-            truncated = len(answer) > opts.max_chars
-            if truncated:
-                error(row, E_TOO_LONG, f"{len(answer)} characters; graded on the first {opts.max_chars}", graded=True)
-                answer = answer[: opts.max_chars]
+            answer, too_long = _truncated(row.answer, opts.max_chars)
+            truncated = too_long is not None
+            if too_long is not None:
+                error(row, E_TOO_LONG, too_long, graded=True)
             s.to_grade += 1
             q = s.questions.setdefault(row.question_id, QuestionPlan())
             q.rows += 1

@@ -62,6 +62,7 @@ _VERDICTS: tuple[tuple[str, tuple[str, ...], str], ...] = (
 
 
 def _words(text: str) -> list[str]:
+    """Words of a long word list kept as wrapped text (easier to read and edit than a list literal)."""
     return text.split()
 
 
@@ -171,7 +172,7 @@ EN_STOP = frozenset(
         "gets",
     ]
 )
-# Words too vague to prove knowledge in an English clause (kept out of the shared EN_STOP list).
+# Words too vague to prove knowledge in an English clause (kept out of EN_STOP, which `suggest` shares).
 _VAGUE_EN = frozenset(
     [
         "need",
@@ -212,33 +213,33 @@ _VAGUE_EN = frozenset(
         "instance",
     ]
 )
-# Common English words that never earn a point, whatever their length: function words and
-# prepositions (the NLTK/Snowball English stop list and a few more) and generic verbs that
-# describe nothing by themselves (turn, scale, use, make, happen …). Inflected forms count too
-# (`_en_common`): "turned", "scales", "happens".
-_EN_COMMON = frozenset(
-    _words(
-        """
-    i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she her
-    hers herself it its itself they them their theirs themselves what which who whom whose this that
-    these those am is are was were be been being have has had having do does did doing done a an the
-    and but if or because as until while of at by for with about against between into through during
-    before after above below to from up down in out on off over under again further then once here
-    there when where why how all any both each few more most other some such no nor not only own same
-    so than too very can will just should now also still even ever every either neither rather quite
-    much many often always never sometimes usually well really maybe perhaps already yet within
-    without across along among amongst around behind beyond despite except inside outside since
-    toward towards upon onto via per unlike throughout whereas whether though although however
+# Common English words that never earn a point, whatever their length: the shared stop list, the
+# vague words above, more function words and prepositions, and generic verbs that describe nothing
+# by themselves (turn, scale, use, make, happen …). Inflected forms count too (`_en_common`):
+# "turned", "scales", "happens".
+_EN_COMMON = (
+    EN_STOP
+    | _VAGUE_EN
+    | frozenset(
+        _words(
+            """
+    i me my myself our ours ourselves your yours yourself yourselves he him his himself she her hers
+    herself itself theirs themselves whom whose am having doing done against between through during
+    before after above below off under further no nor not now still even ever every either neither
+    rather quite much many often always never sometimes usually well really maybe perhaps already
+    yet within without across along among amongst around behind beyond despite except inside outside
+    since toward towards upon onto via per unlike throughout whereas whether though although however
     therefore thus hence instead otherwise meanwhile whenever wherever whatever whichever whoever
-    anyway besides next last first second third etc
-    be go goes went gone going get got gotten make made use turn scale happen act do keep kept take
-    took taken give gave given put set show shown help work run ran let call try become became seem
-    leave left hold held bring brought begin began begun start mean meant say said tell told know
-    knew known think thought guess want need like look see saw seen feel felt lead led come came
-    cause allow involve perform affect occur consider remain follow include contain provide produce
-    require create result end apply applied enable ensure deal handle matter thing things stuff way
-    ways something anything everything nothing someone somebody lot lots bit kind sort type part sure
+    anyway besides next last first second third etc go goes went gone going got gotten turn scale
+    happen act keep kept take took taken give gave given put set show shown help work run ran let
+    call try become became seem leave left hold held bring brought begin began begun start mean
+    meant say said tell told know knew known think thought guess want like look see saw seen feel
+    felt lead led come came cause allow involve perform affect occur consider remain follow include
+    contain provide produce require create result end apply applied enable ensure deal handle matter
+    thing things stuff way ways something anything everything nothing someone somebody lot lots bit
+    kind sort type part sure
     """
+        )
     )
 )
 MAX_TERMS = 4
@@ -608,13 +609,7 @@ def key_concepts(clause: str, *, limit: int = MAX_TERMS, question: str = "", ref
                 seg = seg.rstrip("不没未非无")
                 if seg and 2 <= len(seg) <= 8 and seg not in _NEG_ZH and at >= 0:
                     found.append(Concept(text=seg, start=at))
-        elif (
-            w not in EN_STOP
-            and w not in _VAGUE_EN
-            and not _en_common(w)
-            and (len(w) >= 4 or any(ch.isdigit() for ch in w))
-            and not w.isdigit()
-        ):
+        elif not _en_common(w) and (len(w) >= 4 or any(ch.isdigit() for ch in w)) and not w.isdigit():
             found.append(Concept(text=w, start=m.start()))
     # A negation right before a term belongs to it: 不支持随机访问 must not match 支持随机访问.
     for c in found:

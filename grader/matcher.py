@@ -198,11 +198,11 @@ class CompiledRubric:
         # wakes the phrases its words can start, and a rule only when all its concepts are awake.
         self._regex_rules: set[int] = set()
         self._n_concepts: list[int] = []
-        self._members: dict[int, list[tuple[int, int]]] = {}
+        members_of: dict[int, list[tuple[int, int]]] = {}  # phrase uid -> (rule, concept) pairs it serves
         self._phrase_needs: dict[int, _Needs] = {}
         self._phrase_of: dict[int, Phrase] = {}
         self._by_key: dict[str, _KeyPhrases] = {}
-        self._prefixed: dict[str, list[int]] = {}
+        prefixed: dict[str, list[int]] = {}  # prefix wildcard -> uids
         concept_ids: dict[tuple[int, ...], int] = {}
         for rid, rule in enumerate(r for item in self.points + self.misconceptions for r in item.rules + item.partial):
             rule.rid = rid
@@ -212,14 +212,14 @@ class CompiledRubric:
                 self._regex_rules.add(rid)
             for k, concept in enumerate(rule.concepts):
                 for p in concept:
-                    members = self._members.setdefault(p.uid, [])
+                    members = members_of.setdefault(p.uid, [])
                     if (rid, k) not in members:
                         members.append((rid, k))
                     if p.uid not in self._phrase_needs:
                         self._phrase_of[p.uid] = p
                         need = self._phrase_needs[p.uid] = _needs(p)
                         if need.prefix:
-                            self._prefixed.setdefault(need.prefix, []).append(p.uid)
+                            prefixed.setdefault(need.prefix, []).append(p.uid)
                             continue
                         for key in dict.fromkeys(p.keys):
                             entry = self._by_key.setdefault(key, _KeyPhrases())
@@ -233,7 +233,7 @@ class CompiledRubric:
         # Prefix wildcards by their first three letters (shorter ones are always tried).
         self._prefix_heads: dict[str, list[tuple[str, list[int]]]] = {}
         self._short_prefixes: list[tuple[str, list[int]]] = []
-        for prefix, uids in self._prefixed.items():
+        for prefix, uids in prefixed.items():
             if len(prefix) >= 3:
                 self._prefix_heads.setdefault(prefix[:3], []).append((prefix, uids))
             else:
@@ -242,7 +242,7 @@ class CompiledRubric:
         # Per phrase: the one-concept rules it wakes outright, and the (rule, concept) pairs of the others.
         self._single: dict[int, list[int]] = {}
         self._multi: dict[int, list[tuple[int, int]]] = {}
-        for uid, members in self._members.items():
+        for uid, members in members_of.items():
             for rid, k in members:
                 if self._n_concepts[rid] == 1:
                     self._single.setdefault(uid, []).append(rid)
@@ -383,7 +383,7 @@ class CompiledRubric:
             for uid, need in entry.other:
                 if need.met(present, stream):
                     out.add(uid)
-        if self._prefixed:
+        if self._short_prefixes or self._prefix_head_set:
             candidates: list[tuple[str, list[int]]] = list(self._short_prefixes)
             for head in self._prefix_head_set & toks.heads():
                 candidates.extend(self._prefix_heads[head])
@@ -396,17 +396,19 @@ class CompiledRubric:
     def char_spans(self, scan: _Scan, phrase: Phrase) -> list[Span]:
         """Character spans (normalised offsets) where `phrase` occurs in the answer."""
         got = scan.memo.get(phrase.uid)
-        if got is not None:
-            return got
+        if got is None:
+            got = self._find(scan, phrase)
+            if phrase.tail:  # "O(1)": the closing bracket joins the evidence when the answer has it
+                text, tail = scan.norm.text, phrase.tail
+                got = [(s, e + len(tail)) if text.startswith(tail, e) else (s, e) for s, e in got]
+            scan.memo[phrase.uid] = got
+        return got
+
+    def _find(self, scan: _Scan, phrase: Phrase) -> list[Span]:
         toks = scan.norm.tokens
-        first = phrase.toks[0]
-        out: list[Span] = []
         if phrase.cjk_run:
-            out = _cjk_spans(toks, phrase.cjk_run)
-            if phrase.tail:
-                out = [_with_tail(scan.norm.text, phrase.tail, s, e) for s, e in out]
-            scan.memo[phrase.uid] = out
-            return out
+            return _cjk_spans(toks, phrase.cjk_run)
+        first = phrase.toks[0]
         if first.prefix:
             starts: list[int] = toks.prefixed(first.text)
         elif first.cjk:
@@ -417,25 +419,13 @@ class CompiledRubric:
             typos = scan.fuzzy_index.get(first.stem) if first.fuzzy else None
             if len(phrase.toks) == 1 and not joined and not typos:
                 # one word found by its stem: every position is a match
-                if at:
-                    t_start, t_end = toks.start, toks.end
-                    out = [(t_start[i], t_end[i]) for i in at]
-                    if phrase.tail:
-                        out = [_with_tail(scan.norm.text, phrase.tail, s, e) for s, e in out]
-                scan.memo[phrase.uid] = out
-                return out
-            starts = list(at or ())
-            starts += joined or ()
-            starts += typos or ()
-        if starts:
-            for i in sorted(set(starts)) if len(starts) > 1 else starts:
-                end = _match_at(toks, scan.fuzzy_at, phrase.toks, i)
-                if end is not None:
-                    stop = toks.end[end - 1]
-                    if phrase.tail and scan.norm.text.startswith(phrase.tail, stop):
-                        stop += len(phrase.tail)
-                    out.append((toks.start[i], stop))
-        scan.memo[phrase.uid] = out
+                return [(toks.start[i], toks.end[i]) for i in at] if at else []
+            starts = [*(at or ()), *(joined or ()), *(typos or ())]
+        out: list[Span] = []
+        for i in sorted(set(starts)) if len(starts) > 1 else starts:
+            end = _match_at(toks, scan.fuzzy_at, phrase.toks, i)
+            if end is not None:
+                out.append((toks.start[i], toks.end[end - 1]))
         return out
 
     def concept_spans(self, scan: _Scan, concept: list[Phrase]) -> list[Span]:
@@ -533,10 +523,6 @@ def _joined_variant(phrase: Phrase) -> list[Phrase]:
         s = stem(joined)
         return [Phrase(phrase.source, (PTok(joined, s, False, False, toks[0].fuzzy or len(s) >= _FUZZY_MIN),), phrase.uid + 1)]
     return []
-
-
-def _with_tail(text: str, tail: str, start: int, stop: int) -> Span:
-    return (start, stop + len(tail)) if text.startswith(tail, stop) else (start, stop)
 
 
 def _cjk_spans(toks: Tokens, run: str) -> list[Span]:

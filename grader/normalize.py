@@ -174,13 +174,17 @@ class Tokens:
             self._cjk_memo[key] = got
         return got
 
-    def prefixed(self, prefix: str) -> list[int]:
-        """Positions of Latin tokens starting with `prefix` (sorted index, built on first use)."""
+    def _by_spelling(self) -> tuple[list[str], list[int]]:
+        """The Latin tokens sorted by spelling, and their positions (built on first use)."""
         if self._sorted is None:
             text = self.text
             pairs = sorted([(text[i], i) for i in self.latin])
             self._sorted = ([t for t, _ in pairs], [i for _, i in pairs])
-        words, positions = self._sorted
+        return self._sorted
+
+    def prefixed(self, prefix: str) -> list[int]:
+        """Positions of Latin tokens starting with `prefix`."""
+        words, positions = self._by_spelling()
         out = []
         k = bisect_left(words, prefix)
         while k < len(words) and words[k].startswith(prefix):
@@ -197,10 +201,7 @@ class Tokens:
 
     def has_prefix(self, prefix: str) -> bool:
         """True when some Latin token starts with `prefix`."""
-        if self._sorted is None:
-            self.prefixed(prefix)
-        assert self._sorted is not None
-        words = self._sorted[0]
+        words = self._by_spelling()[0]
         k = bisect_left(words, prefix)
         return k < len(words) and words[k].startswith(prefix)
 
@@ -346,21 +347,6 @@ _WORDS: dict[str, tuple[int, tuple[tuple[str, str], ...]]] = {}
 """Memo of _word_tokens (answers reuse a small vocabulary); cleared when it grows large."""
 
 
-def _add_word(toks: Tokens, word: str, start: int, end: int) -> int:
-    """Append the tokens of one Latin word (the rare path: a piece of a glued word); 1 if alphabetic."""
-    alpha, pairs = _word_tokens(word)
-    for t, st in pairs:
-        i = len(toks.text)
-        toks.latin.append(i)
-        toks.text.append(t)
-        toks.stem.append(st)
-        toks.start.append(start)
-        toks.end.append(end)
-        toks.cjk.append(False)
-        toks.index.setdefault(st, []).append(i)
-    return alpha
-
-
 def tokenize(text: str, splits: list[int] | None = None) -> Tokens:
     """Split normalised text into tokens, expanding n't and dropping filler words.
 
@@ -390,36 +376,35 @@ def tokenize(text: str, splits: list[int] | None = None) -> Tokens:
             t_cjk.extend([True] * len(run))
             continue
         start, end = m.span()
+        pieces = [(word, start, end)]
         if splits:
             cut = [c - start for c in splits if start < c < end]
             if cut:
                 pieces = [(word[a:b], start + a, start + b) for a, b in zip([0, *cut], [*cut, len(word)], strict=True)]
-                for piece, a, b in pieces[:-1]:
-                    n_words += _add_word(toks, piece, a, b)
-                word, start, end = pieces[-1]
-        info = words.get(word)
-        if info is None:
-            if len(words) > 100_000:
-                words.clear()
-            info = words[word] = _word_tokens(word)
-        n_words += info[0]
-        for t, st in info[1]:
-            i = len(t_text)
-            latin.append(i)
-            t_text.append(t)
-            t_stem.append(st)
-            t_start.append(start)
-            t_end.append(end)
-            t_cjk.append(False)
-            got = index.get(st)
-            if got is None:
-                index[st] = [i]
-            else:
-                got.append(i)
+        for word, start, end in pieces:
+            info = words.get(word)
+            if info is None:
+                if len(words) > 100_000:
+                    words.clear()
+                info = words[word] = _word_tokens(word)
+            n_words += info[0]
+            for t, st in info[1]:
+                i = len(t_text)
+                latin.append(i)
+                t_text.append(t)
+                t_stem.append(st)
+                t_start.append(start)
+                t_end.append(end)
+                t_cjk.append(False)
+                got = index.get(st)
+                if got is None:
+                    index[st] = [i]
+                else:
+                    got.append(i)
     toks.n_words = n_words
     toks.n_cjk = len(cjk_pos)
     n = len(t_text)
-    toks.breaks = [m.start() for m in _GAP_BREAK_RE.finditer(text)] if n else []
+    toks.breaks = [m.start() for m in _GAP_BREAK_RE.finditer(text)]
     if runs:
         stream = toks.cjk_stream = "".join(runs)
         toks.cjk_keys = frozenset(stream) | frozenset(map(operator.add, stream, stream[1:]))

@@ -464,7 +464,6 @@ def apply_proposals(path: str | Path, proposals: Iterable[Proposal]) -> int:
             raise InputError(f"{path}: not applied: adding {prop.phrase!r} to {prop.point!r} would change other rules; add it by hand")
     if n == 0:
         return 0
-    new = parse_rubric(new_text, source=str(path))
     broken = [
         f"examples[{i}] ({ex.kind or 'example'}): {grade(new, ex.answer).score:g} not in {ex.score}"
         for i, ex in enumerate(new.examples)
