@@ -7,14 +7,17 @@ test:
 	.venv/bin/pytest -q
 
 lint:
-	.venv/bin/ruff check grader tests bench
-	.venv/bin/ruff format --check grader tests bench
+	.venv/bin/ruff check grader tests bench hatch_build.py
+	.venv/bin/ruff format --check grader tests bench hatch_build.py
 	.venv/bin/mypy
 
+# Benchmarks run what users install: `pip install .` (compiled with mypyc), in .venv-bench.
 bench:
-	.venv/bin/python bench/matcher.py
-	.venv/bin/python bench/batch.py
-	.venv/bin/python bench/judge.py
+	test -x .venv-bench/bin/python || python3 -m venv .venv-bench
+	.venv-bench/bin/pip install -q ".[test]" && .venv-bench/bin/pip install -q --force-reinstall --no-deps .
+	.venv-bench/bin/python bench/matcher.py
+	.venv-bench/bin/python bench/batch.py
+	.venv-bench/bin/python bench/judge.py
 
 check:
 	.venv/bin/grader check

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from grader import grade, load_bank, parse_rubric
+from grader import COMPILED, grade, load_bank, parse_rubric
 
 RUBRIC = """
 id: bench-dropout
@@ -112,7 +112,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
     rates = [throughput(args.n) for _ in range(3)]
-    print(f"matcher: {statistics.median(rates):,.0f} answers/s (median of 3 runs, {args.n} answers of ~300 chars, 6-point rubric, 1 core)")
+    print(
+        f"matcher: {statistics.median(rates):,.0f} answers/s (median of 3 runs, {args.n} answers of ~300 chars, 6-point rubric, 1 core, {'compiled' if COMPILED else 'pure Python'} matcher)"
+    )
     print(f"cold start: `grader grade` median {cold_start(args.runs) * 1000:.0f} ms over {args.runs} runs")
 
 

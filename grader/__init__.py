@@ -26,6 +26,11 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
+from . import matcher as _matcher
+
+COMPILED: bool = not _matcher.__file__.endswith(".py")
+"""True when the matcher's modules run as mypyc-compiled extensions (see hatch_build.py)."""
+
 # The LLM judge's API, loaded on first use (PEP 562) so `import grader` stays fast and never
 # imports the judge; `openai` itself is imported only when a request is sent.
 _JUDGE_EXPORTS = {
@@ -51,6 +56,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "COMPILED",
     "Bank",
     "Evidence",
     "GradeResult",

@@ -38,8 +38,9 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeVar
 from .bank import Bank, load_bank
 from .cost import Usage
 from .errors import GraderError, InputError, UnknownRubricError
-from .grade import grade
-from .normalize import normalize_text
+from .grade import grade_normalized
+from .matcher import compiled
+from .normalize import normalize, normalize_text, offsets_kept
 from .result import FLAG_TRUNCATED, GradeResult
 from .rubric import Rubric
 
@@ -455,11 +456,15 @@ def parse_shard(spec: str | None) -> tuple[int, int] | None:
 _BANK: Bank | None = None
 
 
-def _init_worker(bank_path: str | None) -> None:
+def _share_with_workers(bank: Bank) -> None:
+    """Make `bank` the one grading processes use: they are forked, so they inherit it as it is."""
     global _BANK
+    _BANK = bank
+
+
+def _init_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _die_with_parent()
-    _BANK = load_bank(bank_path)
 
 
 def _die_with_parent() -> None:
@@ -475,17 +480,17 @@ def _die_with_parent() -> None:
             os._exit(0)  # the parent died before the call took effect
 
 
-Task = tuple[int, str, str, bool, str | None]
-"""(task id, question id, answer, truncated, lang)."""
+Task = tuple[int, str, str, bool, str | None, str | None]
+"""(task id, question id, answer, truncated, lang, the answer's normalize_text() when it keeps offsets)."""
 Graded = tuple[int, str, float, float, float, str, str, bool]
 """(task id, result JSON, score, max_score, percent, missing ids, flags, needs_review)."""
 
 
 def grade_one(bank: Bank, task: Task) -> Graded:
     """Grade one task with the matcher; a truncated answer is flagged."""
-    tid, qid, answer, truncated, lang = task
+    tid, qid, answer, truncated, lang, folded = task
     try:
-        result = grade(bank[qid], answer, lang=lang)
+        result = grade_normalized(bank[qid], normalize(answer, folded=folded), lang=lang)
     except Exception as exc:  # a bug on one answer must not stop the cohort: that row goes to errors.csv
         return (tid, "", 0.0, 0.0, 0.0, "", f"{type(exc).__name__}: {exc}", False)
     if truncated:
@@ -558,7 +563,7 @@ class BatchOptions:
     report: bool = True
     """Write report.html at the end."""
     batch_size: int = 64
-    dedupe_cache: int = 4096
+    dedupe_cache: int = 1024
     """How many distinct graded answers are kept in memory for dedupe."""
     dedupe_index: int = 1_000_000
     """How many more distinct answers are remembered by where their result is in results.jsonl
@@ -795,6 +800,8 @@ class _Journal:
         self.jsonl = (out / RESULTS_JSONL).open("ab", buffering=1 << 20)
         self.jsonl_pos = self.jsonl.seek(0, os.SEEK_END)
         """Byte offset where the next results.jsonl line starts."""
+        self.flushed_pos = self.jsonl_pos
+        """results.jsonl holds every byte before this offset (the rest may be in the write buffer)."""
         self._reader: BinaryIO | None = None
         new_csv = not (out / RESULTS_CSV).exists() or (out / RESULTS_CSV).stat().st_size == 0
         self.csv_f = (out / RESULTS_CSV).open("a", encoding="utf-8-sig" if new_csv else "utf-8", newline="")
@@ -812,6 +819,7 @@ class _Journal:
     def flush(self, *, sync: bool = False) -> None:
         for f in (self.jsonl, self.csv_f, self.err_f):
             f.flush()
+        self.flushed_pos = self.jsonl_pos
         now = time.monotonic()
         if sync or now - self.last_sync >= self.fsync_every:
             for f in (self.jsonl, self.csv_f, self.err_f):
@@ -828,7 +836,9 @@ class _Journal:
 
     def read_result(self, offset: int) -> bytes:
         """The results.jsonl line written at `offset`."""
-        self.jsonl.flush()
+        if offset >= self.flushed_pos:  # still in the write buffer (rare: results are flushed per batch)
+            self.jsonl.flush()
+            self.flushed_pos = self.jsonl_pos
         if self._reader is None:
             self._reader = open(self.jsonl.name, "rb")  # noqa: SIM115 - closed in close()
         self._reader.seek(offset)
@@ -879,26 +889,34 @@ def iter_results(out: Path) -> Iterator[dict[str, Any]]:
 
 def write_students_csv(out: Path) -> int:
     """students.csv from results.csv: totals per student and a score column per question. Returns rows written."""
-    per: dict[str, dict[str, Any]] = {}
-    questions: set[str] = set()
+    # Compact per student (a cohort can be large): [answers, score, max, needs review, {question index: score text}].
+    per: dict[str, list[Any]] = {}
+    q_index: dict[str, int] = {}
+    texts: dict[str, str] = {}  # one string object per distinct score text
     with (out / RESULTS_CSV).open("r", encoding="utf-8-sig", newline="") as f:
-        for rec in csv.DictReader(f):
-            s = per.setdefault(rec["student_id"], {"answers": 0, "score": 0.0, "max": 0.0, "review": 0, "q": {}})
-            s["answers"] += 1
-            s["score"] += float(rec["score"])
-            s["max"] += float(rec["max_score"])
-            s["review"] += rec["needs_review"] == "yes"
-            s["q"][rec["question_id"]] = rec["score"]
-            questions.add(rec["question_id"])
-    qs = sorted(questions)
+        reader = csv.reader(f)
+        col = {name: i for i, name in enumerate(next(reader, RESULTS_CSV_HEADER))}
+        c_sid, c_qid, c_score, c_max, c_review = (col[k] for k in ("student_id", "question_id", "score", "max_score", "needs_review"))
+        for rec in reader:
+            s = per.get(rec[c_sid])
+            if s is None:
+                s = per[rec[c_sid]] = [0, 0.0, 0.0, 0, {}]
+            s[0] += 1
+            s[1] += float(rec[c_score])
+            s[2] += float(rec[c_max])
+            s[3] += rec[c_review] == "yes"
+            score = rec[c_score]
+            s[4][q_index.setdefault(rec[c_qid], len(q_index))] = texts.setdefault(score, score)
+    qs = sorted(q_index)
+    order = [q_index[q] for q in qs]
     tmp = out / (STUDENTS_CSV + ".tmp")
     with tmp.open("w", encoding="utf-8-sig", newline="") as f:
         w = csv.writer(f)
         w.writerow(["student_id", "answers", "score", "max_score", "percent", "needs_review", *qs])
         for sid in sorted(per):
-            s = per[sid]
-            pct = round(100 * s["score"] / s["max"], 1) if s["max"] else 0.0
-            w.writerow([sid, s["answers"], round(s["score"], 1), round(s["max"], 1), pct, s["review"], *(s["q"].get(q, "") for q in qs)])
+            answers, score_sum, max_sum, review, by_q = per[sid]
+            pct = round(100 * score_sum / max_sum, 1) if max_sum else 0.0
+            w.writerow([sid, answers, round(score_sum, 1), round(max_sum, 1), pct, review, *(by_q.get(i, "") for i in order)])
     os.replace(tmp, out / STUDENTS_CSV)
     return len(per)
 
@@ -1039,13 +1057,15 @@ class _Run:
         self.cache: OrderedDict[bytes, tuple[str, Graded]] = OrderedDict()
         self.offsets: dict[bytes, int] = {}
         """Dedupe key -> offset in results.jsonl of the line that holds its result."""
-        self.raw_keys: dict[bytes, bytes] = {}
+        self.raw_keys = _RecentKeys(RAW_KEYS)
         """A hash of the answer as written -> its dedupe key: exact copies skip normalisation."""
         self.pending: dict[bytes, list[tuple[Row, str]]] = {}
         self.batch: list[Task] = []
         self.batch_keys: list[bytes] = []
         self.task_ids: dict[int, bytes] = {}
         self.next_tid = 0
+        self.forked = False
+        """True once the grading processes exist (they are forked at the first submit)."""
         self.on_done: Callable[[int], None] = lambda n: None
         self.judge: _JudgeRunner | None = None
         self.judging: dict[Future[GradeResult], tuple[bytes, bool]] = {}
@@ -1188,8 +1208,28 @@ def _reanchor(result_json: str, answer: str) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
-RAW_KEYS = 200_000
-"""How many answers as written are remembered with their dedupe key (about 130 bytes each)."""
+RAW_KEYS = 16_384
+"""Answers as written remembered with their dedupe key, per generation (two are kept: about
+130 bytes each, 4 MB at most). An exact copy of an older answer is normalised again, then
+still found in the dedupe index."""
+
+
+class _RecentKeys:
+    """The dedupe keys of recently seen answers as written: a bounded map, two generations deep."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.young: dict[bytes, bytes] = {}
+        self.old: dict[bytes, bytes] = {}
+
+    def get(self, raw: bytes) -> bytes | None:
+        got = self.young.get(raw)
+        return got if got is not None else self.old.get(raw)
+
+    def add(self, raw: bytes, key: bytes) -> None:
+        if len(self.young) >= self.size:
+            self.old, self.young = self.young, {}
+        self.young[raw] = key
 
 
 def _raw_key(qid: str, answer: str, truncated: bool) -> bytes:
@@ -1201,24 +1241,27 @@ def _raw_key(qid: str, answer: str, truncated: bool) -> bytes:
     return h.digest()
 
 
-def _task_key(qid: str, answer: str, truncated: bool) -> bytes:
-    """Rows with the same key are graded once: the same question and, after normalisation, the same answer."""
-    dkey, offsets_kept = _dedupe_key(qid, answer, truncated)
-    if not offsets_kept:
+def _task_key(qid: str, answer: str, truncated: bool) -> tuple[bytes, str | None]:
+    """(key, folded): rows with the same key are graded once (the same question and, after
+    normalisation, the same answer). `folded` is the normalised answer when it keeps every
+    offset, so a grading process can skip folding it again; else None."""
+    dkey, folded = _dedupe_key(qid, answer, truncated)
+    if folded is None:
         # Evidence offsets of another spelling would not fit: share results only with this exact text.
         dkey = hashlib.blake2b(dkey + answer.encode("utf-8", "surrogateescape"), digest_size=16).digest()
-    return dkey
+    return dkey, folded
 
 
-def _dedupe_key(qid: str, answer: str, truncated: bool) -> tuple[bytes, bool]:
-    """(key, offsets_kept): offsets_kept is False when normalisation changes the answer's length,
-    so evidence offsets from another answer with the same key would not fit this one."""
+def _dedupe_key(qid: str, answer: str, truncated: bool) -> tuple[bytes, str | None]:
+    """(key, folded): folded is the normalised answer, or None when normalisation moves offsets
+    (changes the length, or composes a combining mark), so evidence offsets from another answer
+    with the same key would not fit this one."""
     norm = normalize_text(answer)
     h = hashlib.blake2b(digest_size=16)
     h.update(qid.encode("utf-8", "surrogateescape"))
     h.update(b"\x00T" if truncated else b"\x00F")
     h.update(norm.encode("utf-8", "surrogateescape"))
-    return h.digest(), len(norm) == len(answer)
+    return h.digest(), norm if offsets_kept(answer, norm) else None
 
 
 def check_out(opts: BatchOptions, bank: Bank) -> tuple[dict[str, Any], bool]:
@@ -1362,6 +1405,12 @@ def run_batch(opts: BatchOptions) -> BatchSummary:
             return
         while len(in_flight) >= max_in_flight:
             collect(block=True)
+        if not in_flight and not run.forked:
+            # The workers are forked at the first submit: compile the rubrics this batch needs
+            # first, so each worker inherits them (and the loaded bank) instead of redoing it.
+            for qid in {t[1] for t in tasks}:
+                compiled(bank[qid])
+            run.forked = True
         in_flight.add(pool.submit(_grade_tasks, tasks))
 
     def collect(block: bool) -> None:
@@ -1376,10 +1425,8 @@ def run_batch(opts: BatchOptions) -> BatchSummary:
         if workers > 1:
             import multiprocessing
 
-            bank_arg = str(bank.path)
-            pool = ProcessPoolExecutor(
-                workers, mp_context=multiprocessing.get_context("fork"), initializer=_init_worker, initargs=(bank_arg,)
-            )
+            _share_with_workers(bank)
+            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_init_worker)
         for row in _all_rows(opts, summary.encodings):
             summary.rows += 1
             key = (row.src, row.row)
@@ -1398,10 +1445,10 @@ def run_batch(opts: BatchOptions) -> BatchSummary:
                 run.write_error(row, E_TOO_LONG, too_long, graded=True, err_keys=err_keys)
             rkey = _raw_key(row.question_id, answer, truncated)
             dkey = run.raw_keys.get(rkey)
+            folded = None
             if dkey is None:
-                dkey = _task_key(row.question_id, answer, truncated)
-                if len(run.raw_keys) < RAW_KEYS:
-                    run.raw_keys[rkey] = dkey
+                dkey, folded = _task_key(row.question_id, answer, truncated)
+                run.raw_keys.add(rkey, dkey)
             hit = run.cached(dkey)
             if hit is not None:
                 run.emit(row, answer, hit[0], hit[1])
@@ -1414,7 +1461,7 @@ def run_batch(opts: BatchOptions) -> BatchSummary:
             tid = run.next_tid
             run.next_tid += 1
             run.task_ids[tid] = dkey
-            run.batch.append((tid, row.question_id, answer, truncated, opts.lang))
+            run.batch.append((tid, row.question_id, answer, truncated, opts.lang, folded))
             summary.unique += 1
             if len(run.batch) >= opts.batch_size:
                 submit()
@@ -1668,7 +1715,7 @@ def dry_run_batch(opts: BatchOptions) -> DryRunSummary:
             q = s.questions.setdefault(row.question_id, QuestionPlan())
             q.rows += 1
             q.to_grade += 1
-            key = _task_key(row.question_id, answer, truncated)
+            key = _task_key(row.question_id, answer, truncated)[0]
             if key in seen:
                 continue
             if len(seen) < opts.dedupe_cache + opts.dedupe_index:

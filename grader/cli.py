@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 from rich.text import Text
 
-from . import GraderError, grade, load_bank
+from . import COMPILED, GraderError, grade, load_bank
 from .errors import InputError
 from .render import console, render_result
 
@@ -176,7 +176,7 @@ class _QuietPipeGroup(click.Group):
 
 
 @click.group(cls=_QuietPipeGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="grader")
+@click.version_option(package_name="grader", message=f"%(prog)s %(version)s ({'compiled' if COMPILED else 'pure Python'} matcher)")
 def main() -> None:
     """Score free-text answers against rubrics of key points (zh, en or mixed)."""
 

@@ -91,9 +91,17 @@ def grade(rubric: Rubric, answer: str, *, lang: str | None = None, judge: JudgeC
         from .judge import grade_with_judge
 
         return grade_with_judge(rubric, answer, lang=lang, config=judge)
-    norm = normalize(answer)
+    return grade_normalized(rubric, normalize(answer), lang=lang)
+
+
+def grade_normalized(rubric: Rubric, norm: Normalized, *, lang: str | None = None) -> GradeResult:
+    """`grade()` with the matcher, for an answer already normalised (its per-answer memo,
+    `norm.cache`, is emptied afterwards: it refers back to `norm`, a cycle only the garbage
+    collector would otherwise free)."""
     language = detect_language(norm)
     fb = feedback_language(rubric, language, lang)
     points = match_points(rubric, norm)
     misconceptions = match_misconceptions(rubric, norm, fb)
-    return assemble(rubric, norm, points, misconceptions, lang=fb)
+    result = assemble(rubric, norm, points, misconceptions, lang=fb)
+    norm.cache.clear()
+    return result

@@ -295,12 +295,23 @@ def _clean(text: str) -> str:
     return text
 
 
-def normalize(text: str) -> Normalized:
-    """Normalise an answer once: folded text, offsets to the original, and tokens."""
-    folded, starts, ends = _fold(_clean(text))
-    folded = map_punct(folded)
-    if _CJK_RE.search(folded):
-        folded = to_simplified(folded)
+def offsets_kept(text: str, folded: str) -> bool:
+    """Whether `folded` (normalize_text(text)) lines up with `text` character for character."""
+    return len(folded) == len(text) and not _COMBINING_RE.search(text)
+
+
+def normalize(text: str, *, folded: str | None = None) -> Normalized:
+    """Normalise an answer once: folded text, offsets to the original, and tokens.
+
+    `folded`: normalize_text(text), when the caller has it and offsets_kept() holds (folding is skipped).
+    """
+    if folded is not None and offsets_kept(text, folded):
+        starts, ends = list(range(len(text))), list(range(1, len(text) + 1))
+    else:
+        folded, starts, ends = _fold(_clean(text))
+        folded = map_punct(folded)
+        if _CJK_RE.search(folded):
+            folded = to_simplified(folded)
     norm = Normalized(original=text, text=folded, starts=starts, ends=ends)
     splits = [m.end() for m in _GLUED_RE.finditer(text)]
     if splits and len(folded) != len(text):
