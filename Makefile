@@ -14,7 +14,7 @@ lint:
 # Benchmarks run what users install: `pip install .` (compiled with mypyc), in .venv-bench.
 bench:
 	test -x .venv-bench/bin/python || python3 -m venv .venv-bench
-	.venv-bench/bin/pip install -q ".[test]" && .venv-bench/bin/pip install -q --force-reinstall --no-deps .
+	.venv-bench/bin/pip install -q ".[test]"   # a local path is rebuilt (and compiled) on every install
 	.venv-bench/bin/python bench/matcher.py
 	.venv-bench/bin/python bench/batch.py
 	.venv-bench/bin/python bench/judge.py

@@ -23,21 +23,32 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 COMPILED_MODULES = ["grader/normalize.py", "grader/negation.py", "grader/matcher.py"]
 """The hot path of grading one answer, compiled together (they import one another)."""
 
+BUILD_DEPENDENCIES = [
+    "mypy>=1.10",  # mypyc, the compiler of typed Python to C extensions
+    "setuptools>=65",  # mypyc drives the C compiler through setuptools' build_ext
+]
 
-class MypycHook(BuildHookInterface):  # type: ignore[type-arg]
+
+def _pure() -> bool:
+    return os.environ.get("GRADER_PURE_PYTHON") == "1"
+
+
+class MypycHook(BuildHookInterface):  # type: ignore[type-arg]  # hatchling's interface is generic in its config type
     """Adds mypyc-compiled extension modules to a wheel build when it can."""
 
     PLUGIN_NAME = "custom"
 
+    def dependencies(self) -> list[str]:
+        # Asked for only when compiling: a pure build (e.g. offline) needs nothing beyond hatchling.
+        return [] if _pure() else BUILD_DEPENDENCIES
+
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
-        if self.target_name != "wheel" or version == "editable" or os.environ.get("GRADER_PURE_PYTHON"):
+        if self.target_name != "wheel" or version == "editable" or _pure():
             return
         self._tmp = tempfile.mkdtemp(prefix="grader-mypyc-")
         try:
             built = _compile(Path(self.root), Path(self._tmp))
-        except BaseException as exc:  # any failure (mypy exits on a type error) means a pure-Python wheel, never a failed install
-            if isinstance(exc, KeyboardInterrupt):
-                raise
+        except (Exception, SystemExit) as exc:  # mypy exits on a type error; any failure means a pure-Python wheel
             print(f"grader: mypyc compilation skipped ({type(exc).__name__}: {exc}); installing pure Python", file=sys.stderr)
             return
         for path, target in built:
@@ -65,7 +76,7 @@ def _compile(root: Path, tmp: Path) -> list[tuple[Path, str]]:
         if "group_name" in inspect.signature(mypycify).parameters:
             extra["group_name"] = "grader"  # the shared runtime is then grader__mypyc, not a hash
         extensions = mypycify(
-            ["--ignore-missing-imports", "--config-file", "", *COMPILED_MODULES],
+            ["--ignore-missing-imports", "--config-file", "", "--cache-dir", str(tmp / "mypy_cache"), *COMPILED_MODULES],
             opt_level="3",
             target_dir=str(tmp / "c"),
             **extra,

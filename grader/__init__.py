@@ -13,6 +13,7 @@ The public API::
 
 from typing import TYPE_CHECKING, Any
 
+from . import matcher as _matcher
 from .bank import Bank, builtin_bank_path, load_bank
 from .errors import GraderError, InputError, RubricError, RubricErrors, UnknownRubricError
 from .grade import grade
@@ -26,9 +27,7 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-from . import matcher as _matcher
-
-COMPILED: bool = not _matcher.__file__.endswith(".py")
+COMPILED: bool = not _matcher.__file__.endswith((".py", ".pyc"))
 """True when the matcher's modules run as mypyc-compiled extensions (see hatch_build.py)."""
 
 # The LLM judge's API, loaded on first use (PEP 562) so `import grader` stays fast and never

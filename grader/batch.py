@@ -40,7 +40,7 @@ from .cost import Usage
 from .errors import GraderError, InputError, UnknownRubricError
 from .grade import grade_normalized
 from .matcher import compiled
-from .normalize import normalize, normalize_text, offsets_kept
+from .normalize import normalize_prefolded, normalize_text, offsets_kept
 from .result import FLAG_TRUNCATED, GradeResult
 from .rubric import Rubric
 
@@ -456,15 +456,13 @@ def parse_shard(spec: str | None) -> tuple[int, int] | None:
 _BANK: Bank | None = None
 
 
-def _share_with_workers(bank: Bank) -> None:
-    """Make `bank` the one grading processes use: they are forked, so they inherit it as it is."""
+def _init_worker(bank: Bank) -> None:
+    """Set up a grading process. It is forked, so `bank` arrives as the parent holds it (rubrics
+    already compiled included), not pickled."""
     global _BANK
-    _BANK = bank
-
-
-def _init_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _die_with_parent()
+    _BANK = bank
 
 
 def _die_with_parent() -> None:
@@ -490,7 +488,7 @@ def grade_one(bank: Bank, task: Task) -> Graded:
     """Grade one task with the matcher; a truncated answer is flagged."""
     tid, qid, answer, truncated, lang, folded = task
     try:
-        result = grade_normalized(bank[qid], normalize(answer, folded=folded), lang=lang)
+        result = grade_normalized(bank[qid], normalize_prefolded(answer, folded), lang=lang)
     except Exception as exc:  # a bug on one answer must not stop the cohort: that row goes to errors.csv
         return (tid, "", 0.0, 0.0, 0.0, "", f"{type(exc).__name__}: {exc}", False)
     if truncated:
@@ -898,6 +896,8 @@ def write_students_csv(out: Path) -> int:
         col = {name: i for i, name in enumerate(next(reader, RESULTS_CSV_HEADER))}
         c_sid, c_qid, c_score, c_max, c_review = (col[k] for k in ("student_id", "question_id", "score", "max_score", "needs_review"))
         for rec in reader:
+            if not rec:
+                continue
             s = per.get(rec[c_sid])
             if s is None:
                 s = per[rec[c_sid]] = [0, 0.0, 0.0, 0, {}]
@@ -1064,8 +1064,6 @@ class _Run:
         self.batch_keys: list[bytes] = []
         self.task_ids: dict[int, bytes] = {}
         self.next_tid = 0
-        self.forked = False
-        """True once the grading processes exist (they are forked at the first submit)."""
         self.on_done: Callable[[int], None] = lambda n: None
         self.judge: _JudgeRunner | None = None
         self.judging: dict[Future[GradeResult], tuple[bytes, bool]] = {}
@@ -1224,7 +1222,11 @@ class _RecentKeys:
 
     def get(self, raw: bytes) -> bytes | None:
         got = self.young.get(raw)
-        return got if got is not None else self.old.get(raw)
+        if got is None:
+            got = self.old.get(raw)
+            if got is not None:
+                self.add(raw, got)  # still in use: keep it for the next generation
+        return got
 
     def add(self, raw: bytes, key: bytes) -> None:
         if len(self.young) >= self.size:
@@ -1395,8 +1397,10 @@ def run_batch(opts: BatchOptions) -> BatchSummary:
     pool: ProcessPoolExecutor | None = None
     in_flight: set[Future[list[Graded]]] = set()
     max_in_flight = max(2, workers * 3)
+    precompiled = False  # the first batch's rubrics are compiled before the workers fork
 
     def submit() -> None:
+        nonlocal precompiled
         if not run.batch:
             return
         tasks, run.batch = run.batch, []
@@ -1405,12 +1409,13 @@ def run_batch(opts: BatchOptions) -> BatchSummary:
             return
         while len(in_flight) >= max_in_flight:
             collect(block=True)
-        if not in_flight and not run.forked:
+        if not precompiled:
             # The workers are forked at the first submit: compile the rubrics this batch needs
-            # first, so each worker inherits them (and the loaded bank) instead of redoing it.
+            # first, so each worker inherits them instead of compiling them again.
+            precompiled = True
             for qid in {t[1] for t in tasks}:
-                compiled(bank[qid])
-            run.forked = True
+                with contextlib.suppress(Exception):  # a rubric that cannot compile fails its rows in grade_one
+                    compiled(bank[qid])
         in_flight.add(pool.submit(_grade_tasks, tasks))
 
     def collect(block: bool) -> None:
@@ -1425,8 +1430,7 @@ def run_batch(opts: BatchOptions) -> BatchSummary:
         if workers > 1:
             import multiprocessing
 
-            _share_with_workers(bank)
-            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_init_worker)
+            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_init_worker, initargs=(bank,))
         for row in _all_rows(opts, summary.encodings):
             summary.rows += 1
             key = (row.src, row.row)

@@ -330,44 +330,49 @@ class CompiledRubric:
         return result
 
     def scan(self, norm: Normalized) -> _Scan:
-        """The per-answer state for matching this rubric, built once and memoised on `norm`."""
+        """The per-answer state for matching this rubric, built once and memoised on `norm`.
+
+        The memo refers back to `norm` (a reference cycle): whoever owns `norm` empties
+        `norm.cache` when done with it, as grade() does, or the garbage collector frees both.
+        """
         # Keyed by the compiled rubric itself (held strongly), never by id(): ids are reused.
-        got: _Scan | None = norm.cache.get(self)
-        if got is None:
-            toks = norm.tokens
-            fuzzy_at: dict[int, tuple[str, ...]] = {}
-            fuzzy_index: dict[str, list[int]] = {}
-            if self._vocab:
-                texts, stems = toks.text, toks.stem
-                for i in toks.latin:
-                    word = texts[i]
-                    if len(word) >= _FUZZY_MIN - 1:
-                        aliases = self._fuzzy(word, stems[i])
-                        if aliases:
-                            fuzzy_at[i] = aliases
-                            for alias in aliases:
-                                fuzzy_index.setdefault(alias, []).append(i)
-            present = toks.cjk_keys.union(toks.index, toks.joined_index, fuzzy_index)
-            possible = self._possible(toks, present)
-            live = set(self._regex_rules)
-            done: dict[int, set[int]] = {}
-            single, multi = self._single, self._multi
-            for uid in possible:
-                rids = single.get(uid)
-                if rids is not None:
-                    live.update(rids)
-                pairs = multi.get(uid)
-                if pairs is not None:
-                    for rid, k in pairs:
-                        got_k = done.get(rid)
-                        if got_k is None:
-                            done[rid] = {k}
-                        else:
-                            got_k.add(k)
-            n_concepts = self._n_concepts
-            live.update(rid for rid, ks in done.items() if len(ks) == n_concepts[rid])
-            got = _Scan(norm, fuzzy_at, fuzzy_index, {}, present, possible, live)
-            norm.cache[self] = got
+        cached: _Scan | None = norm.cache.get(self)
+        if cached is not None:
+            return cached
+        toks = norm.tokens
+        fuzzy_at: dict[int, tuple[str, ...]] = {}
+        fuzzy_index: dict[str, list[int]] = {}
+        if self._vocab:
+            texts, stems = toks.text, toks.stem
+            for i in toks.latin:
+                word = texts[i]
+                if len(word) >= _FUZZY_MIN - 1:
+                    aliases = self._fuzzy(word, stems[i])
+                    if aliases:
+                        fuzzy_at[i] = aliases
+                        for alias in aliases:
+                            fuzzy_index.setdefault(alias, []).append(i)
+        present = toks.cjk_keys.union(toks.index, toks.joined_index, fuzzy_index)
+        possible = self._possible(toks, present)
+        live = set(self._regex_rules)
+        done: dict[int, set[int]] = {}
+        single, multi = self._single, self._multi
+        for uid in possible:
+            rids = single.get(uid)
+            if rids is not None:
+                live.update(rids)
+            pairs = multi.get(uid)
+            if pairs is not None:
+                for rid, k in pairs:
+                    got_k = done.get(rid)
+                    if got_k is None:
+                        done[rid] = {k}
+                    else:
+                        got_k.add(k)
+        n_concepts = self._n_concepts
+        live.update(rid for rid, ks in done.items() if len(ks) == n_concepts[rid])
+        got = _Scan(norm, fuzzy_at, fuzzy_index, {}, present, possible, live)
+        norm.cache[self] = got
         return got
 
     def _possible(self, toks: Tokens, present: frozenset[str]) -> set[int]:

@@ -260,11 +260,9 @@ _COMBINING_RE = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20f
 
 
 def _fold(text: str) -> tuple[str, list[int], list[int]]:
-    # The identity offset map is safe when no character changes length. Only a combining mark
-    # can shrink the text (composition), so with none, an unchanged length means 1:1 — even
-    # though full-width "，（）" are rewritten, which is the common case for Chinese answers.
+    # Identity offsets when offsets_kept(): the common case, full-width "，（）" included.
     fast = unicodedata.normalize("NFKC", text).casefold()
-    if len(fast) == len(text) and not _COMBINING_RE.search(text):
+    if offsets_kept(text, fast):
         return fast, list(range(len(text))), list(range(1, len(text) + 1))
     chars: list[str] = []
     starts: list[int] = []
@@ -296,15 +294,20 @@ def _clean(text: str) -> str:
 
 
 def offsets_kept(text: str, folded: str) -> bool:
-    """Whether `folded` (normalize_text(text)) lines up with `text` character for character."""
+    """Whether `folded` (text folded by NFKC and casefold; normalize_text() keeps its length)
+    lines up with `text` character for character: the same length and no combining mark (only a
+    combining mark can shrink the text by composition, so an unchanged length then means 1:1)."""
     return len(folded) == len(text) and not _COMBINING_RE.search(text)
 
 
-def normalize(text: str, *, folded: str | None = None) -> Normalized:
-    """Normalise an answer once: folded text, offsets to the original, and tokens.
+def normalize(text: str) -> Normalized:
+    """Normalise an answer once: folded text, offsets to the original, and tokens."""
+    return normalize_prefolded(text, None)
 
-    `folded`: normalize_text(text), when the caller has it and offsets_kept() holds (folding is skipped).
-    """
+
+def normalize_prefolded(text: str, folded: str | None) -> Normalized:
+    """`normalize(text)` for a caller that already has `folded = normalize_text(text)`: when
+    offsets_kept(text, folded) the folding is not done again. With None, it is normalize(text)."""
     if folded is not None and offsets_kept(text, folded):
         starts, ends = list(range(len(text))), list(range(1, len(text) + 1))
     else:

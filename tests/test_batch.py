@@ -559,3 +559,74 @@ def test_jsonl_ids_may_be_numbers_but_not_lists(tmp_path: Path) -> None:
     assert [(r.student_id, r.question_id, r.problem) for r in rows[:2]] == [("7", "12", None), ("7", "dropout-mini", None)]
     assert rows[2].problem == ("malformed", "student is not a string or number (got a list)")
     assert rows[3].problem is None and rows[3].student_id == ""
+
+
+def test_concurrent_runs_each_grade_with_their_own_bank(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two runs in one process (threads), same question id, different rubrics: workers are forked
+    with their own run's bank, whichever run forks first."""
+    import threading
+    from collections.abc import Iterator
+
+    import grader.batch as gb
+    from grader.batch import Row
+
+    bank_b = tmp_path / "bank_b"
+    bank_b.mkdir()
+    text = (BANK / "dropout-mini.yaml").read_text(encoding="utf-8")
+    assert "match: [overfitting, 过拟合, regulari*]" in text
+    (bank_b / "dropout-mini.yaml").write_text(text.replace("match: [overfitting, 过拟合, regulari*]", "match: [zzzunmatchable]"), "utf-8")
+    rows = [(f"s{i}", "dropout-mini", f"Dropout reduces overfitting, case {i}") for i in range(6)]
+    real_rows = gb._all_rows
+
+    def slow_a(opts: BatchOptions, encodings: dict[str, str]) -> Iterator[Row]:
+        for i, row in enumerate(real_rows(opts, encodings)):
+            if i == 0 and opts.out.name == "out_a":
+                time.sleep(2)  # run A creates its pool, then B creates and uses its own before A forks
+            yield row
+
+    monkeypatch.setattr(gb, "_all_rows", slow_a)
+
+    def go(bank: Path, name: str) -> None:
+        opts = BatchOptions(
+            inputs=[write_csv(tmp_path / f"{name}.csv", rows)], out=tmp_path / name, bank=bank, workers=2, progress=False, report=False
+        )
+        run_batch(opts)
+
+    ta = threading.Thread(target=go, args=(BANK, "out_a"))
+    ta.start()
+    time.sleep(0.5)
+    go(bank_b, "out_b")
+    ta.join()
+
+    def statuses(name: str) -> set[str]:
+        lines = (tmp_path / name / "results.jsonl").read_text(encoding="utf-8").splitlines()
+        return {p["status"] for line in lines for p in json.loads(line)["result"]["points"] if p["id"] == "regularize"}
+
+    assert statuses("out_a") == {"met"}
+    assert statuses("out_b") == {"missing"}
+
+
+def test_students_csv_skips_blank_lines(tmp_path: Path) -> None:
+    from grader.batch import RESULTS_CSV, write_students_csv
+
+    out = tmp_path / "out"
+    run_batch(BatchOptions(inputs=[write_csv(tmp_path / "in.csv", ROWS)], out=out, bank=BANK, workers=1, progress=False, report=False))
+    before = (out / "students.csv").read_text(encoding="utf-8-sig")
+    with (out / RESULTS_CSV).open("a", encoding="utf-8", newline="") as f:
+        f.write("\r\n\r\n")  # an editor's trailing blank lines
+    assert write_students_csv(out) == 4
+    assert (out / "students.csv").read_text(encoding="utf-8-sig") == before
+
+
+def test_recent_raw_keys_are_bounded_and_keep_keys_in_use() -> None:
+    from grader.batch import _RecentKeys
+
+    keys = _RecentKeys(2)
+    keys.add(b"a", b"A")
+    keys.add(b"b", b"B")
+    keys.add(b"c", b"C")  # a new generation: a, b are now old
+    assert keys.get(b"a") == b"A"  # in use: carried into the young generation
+    keys.add(b"d", b"D")  # young (c, a) is full: it becomes old, b is forgotten
+    assert keys.get(b"b") is None
+    assert keys.get(b"a") == b"A" and keys.get(b"c") == b"C" and keys.get(b"d") == b"D"
+    assert len(keys.young) + len(keys.old) <= 4

@@ -334,3 +334,19 @@ def test_ignore_negation_for_what_is_missing_questions() -> None:
     r = one_point("[{all: [how much, vinegar]}]", ignore_negation="true")
     assert statuses(r, "They don't say how much vinegar to use")["p"] == "met"
     assert statuses(one_point("[{all: [how much, vinegar]}]"), "They don't say how much vinegar to use")["p"] == "contradicted"
+
+
+def test_grading_leaves_no_reference_cycles(mini: Rubric) -> None:
+    """Every answer's memory is freed by reference counting (a per-answer cycle once left ~65 KB
+    per answer to the garbage collector, and batch workers grew with the cohort)."""
+    import gc
+
+    grade(mini, "warm up: dropout")
+    gc.collect()
+    gc.disable()
+    try:
+        for i in range(20):
+            grade(mini, f"训练时随机丢弃神经元 {i}, dropout is not turned off at inference; overfitting")
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
