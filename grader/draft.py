@@ -15,10 +15,11 @@ carry ``# REVIEW:`` comments.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -987,7 +988,8 @@ def draft_rubric(
         if verdict is not None:
             points[0].weight = round(VERDICT_SHARE * (len(points) - 1), 2)
         scoring = _scoring(points, n, verdict is not None, count_table, max_score)
-        rubric = _fit_reference(question, reference, lang, rid, max_score, points, terms, scoring, extra, shared)
+        data = functools.partial(_rubric_data, question, reference, lang, rid, max_score, points, terms, scoring, extra)
+        rubric = _fit_reference(data, question, reference, lang, points, terms, shared)
         examples = _examples(question, reference, lang, max_score, rubric, verdict)
         text = _emit(rubric, points, lang, scoring, examples)
         clashes = _shared_alternatives(text)
@@ -1115,24 +1117,21 @@ def _drop_non_answer_rules(question: str, reference: str, lang: str, points: lis
 
 
 def _fit_reference(
+    data: Callable[[], dict[str, Any]],
     question: str,
     reference: str,
     lang: str,
-    rid: str,
-    max_score: float,
     points: list[DraftPoint],
     terms: dict[str, list[str]],
-    scoring: dict[str, Any] | None,
-    extra: dict[str, Any],
     shared: frozenset[str] = frozenset(),
 ) -> Rubric:
     """Simplify the rules of every point the reference does not earn, until it earns them all
-    (never with a rule the question or "I don't know" earns, nor a formula other points share alone)."""
+    (never with a rule the question or "I don't know" earns, nor a formula other points share alone).
+    `data()` gives the rubric's YAML data from `points` as they are now."""
 
     def build() -> Rubric:
         _dedupe(points, terms)
-        data = _rubric_data(question, reference, lang, rid, max_score, points, terms, scoring, extra)
-        return parse_rubric(yaml.safe_dump(data, allow_unicode=True), source="<draft>")
+        return parse_rubric(yaml.safe_dump(data(), allow_unicode=True), source="<draft>")
 
     non_answers = [question, _DONT_KNOW[lang]]
 
